@@ -1,0 +1,318 @@
+"""Plain, validated data: one :class:`Structure` per reference energy, and a :class:`Dataset`.
+
+Nothing here imports ASE: the readers in :mod:`ljfit.io` turn files into these objects, and
+everything downstream (features, model, fitters) works on them alone. Units are eV and Å.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = ["Structure", "Dataset", "GROUP_A", "GROUP_B"]
+
+GROUP_A = 0  #: group id of the "substrate" / first fragment (its atoms are the per-site sites)
+GROUP_B = 1  #: group id of the "surface" / second fragment
+
+#: Two atoms closer than this (Å) are taken to be the same atom written twice.
+MIN_DISTANCE = 1e-3
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a)  # own copy: a Structure never aliases the caller's arrays
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Structure:
+    """One atomic structure with its reference energy.
+
+    Parameters
+    ----------
+    name : str
+        Identifier (file stem, or ``file[frame]``), unique within a dataset.
+    symbols : sequence of str, length n_atoms
+        Chemical symbols.
+    positions : array_like, shape (n_atoms, 3)
+        Cartesian positions in Å.
+    energy : float
+        Reference energy in eV; ``nan`` when unknown (structures read only for prediction).
+    groups : array_like of int, shape (n_atoms,), optional
+        ``GROUP_A`` (0) or ``GROUP_B`` (1) per atom: the energy is the *interaction* energy
+        between the two groups and only A–B pairs count. ``None``: the energy is a total
+        energy in which every pair counts once.
+    cell : array_like, shape (3, 3), optional
+        Cell vectors (rows) in Å; zeros for a cluster.
+    pbc : array_like of bool, shape (3,), optional
+        Periodicity along each cell vector.
+    weight : float, optional
+        Weight of this structure in the cost (default 1).
+    source : str, optional
+        Where it was read from (file, ``file[frame]``), used in error messages.
+    """
+
+    name: str
+    symbols: tuple
+    positions: np.ndarray
+    energy: float = float("nan")
+    groups: np.ndarray | None = None
+    cell: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
+    pbc: np.ndarray = field(default_factory=lambda: np.zeros(3, bool))
+    weight: float = 1.0
+    source: str = ""
+
+    def __post_init__(self):
+        where = self.source or self.name
+        symbols = tuple(str(s) for s in self.symbols)
+        pos = np.asarray(self.positions, dtype=float)
+        if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] != len(symbols):
+            raise DataError(
+                f"positions have shape {pos.shape}, expected ({len(symbols)}, 3)", where
+            )
+        if not np.all(np.isfinite(pos)):
+            raise DataError("positions contain NaN or inf", where)
+        cell = np.asarray(self.cell, dtype=float).reshape(3, 3)
+        pbc = np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,))
+        if pbc.any() and abs(np.linalg.det(cell)) < 1e-9:
+            # matscipy/ase need a proper cell for a periodic direction
+            raise DataError("periodic structure with a singular cell", where)
+        groups = self.groups
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (len(symbols),):
+                raise DataError(
+                    f"group ids have shape {groups.shape}, expected ({len(symbols)},)", where
+                )
+            if not np.isin(groups, (GROUP_A, GROUP_B)).all():
+                raise DataError("group ids must be 0 (group A) or 1 (group B)", where)
+            groups = groups.astype(np.int8)
+        energy = float(self.energy)
+        if np.isinf(energy):
+            raise DataError(f"reference energy is {energy}", where)
+        weight = float(self.weight)
+        if not np.isfinite(weight) or weight < 0:
+            raise DataError(f"weight must be finite and >= 0, got {weight}", where)
+        object.__setattr__(self, "symbols", symbols)
+        object.__setattr__(self, "positions", _readonly(pos))
+        object.__setattr__(self, "cell", _readonly(cell))
+        object.__setattr__(self, "pbc", _readonly(pbc))
+        object.__setattr__(self, "groups", None if groups is None else _readonly(groups))
+        object.__setattr__(self, "energy", energy)
+        object.__setattr__(self, "weight", weight)
+
+    # -- derived views -------------------------------------------------------------------
+    @property
+    def n_atoms(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def periodic(self) -> bool:
+        return bool(np.any(self.pbc))
+
+    @property
+    def interaction(self) -> bool:
+        """True when the energy is an A–B interaction energy (groups are set)."""
+        return self.groups is not None
+
+    def group_symbols(self, group: int) -> tuple:
+        """Symbols of the atoms of one group, in file order (for group A: site order)."""
+        if self.groups is None:
+            return self.symbols
+        return tuple(s for s, g in zip(self.symbols, self.groups) if g == group)
+
+    def with_energy(self, energy: float) -> "Structure":
+        return replace(self, energy=energy)
+
+    def with_weight(self, weight: float) -> "Structure":
+        return replace(self, weight=weight)
+
+
+class Dataset(Sequence):
+    """An ordered, immutable collection of :class:`Structure` with reference energies.
+
+    Parameters
+    ----------
+    structures : sequence of Structure
+    path : str, optional
+        Where it was read from (shown in summaries and reports).
+    layout : str, optional
+        ``"seed"`` (substrate/surface folder), ``"ase"``, or ``""`` (built in code).
+    energy_unit : str, optional
+        Unit the reference energies were given in (they are stored in eV).
+    group_mode : str, optional
+        How the groups were assigned (``"seed"``, ``"tags"``, ``"fragments"``,
+        ``"first:N"``, ``"array:NAME"``, ``"all"``).
+    """
+
+    def __init__(
+        self,
+        structures: Sequence[Structure],
+        *,
+        path: str = "",
+        layout: str = "",
+        energy_unit: str = "eV",
+        group_mode: str = "",
+    ):
+        self._structures = tuple(structures)
+        if not self._structures:
+            raise DataError("the dataset holds no structures", path or None)
+        names = [s.name for s in self._structures]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise DataError(f"duplicate structure names: {', '.join(dup[:5])}", path or None)
+        kinds = {s.interaction for s in self._structures}
+        if len(kinds) > 1:
+            raise DataError(
+                "some structures have two groups (interaction energies) and some none "
+                "(total energies); a dataset must be one or the other",
+                path or None,
+            )
+        self.path = str(path)
+        self.layout = layout
+        self.energy_unit = energy_unit
+        self.group_mode = group_mode
+
+    # -- Sequence protocol ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._structures)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.subset(range(len(self))[i])
+        return self._structures[i]
+
+    def __iter__(self) -> Iterator[Structure]:
+        return iter(self._structures)
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.name!r}: {len(self)} structures, {', '.join(self.elements)}>"
+
+    # -- arrays --------------------------------------------------------------------------
+    @property
+    def structures(self) -> tuple:
+        return self._structures
+
+    @property
+    def energies(self) -> np.ndarray:
+        """Reference energies, shape (n_structures,), eV (``nan`` where unknown)."""
+        return np.array([s.energy for s in self._structures], dtype=float)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Per-structure weights, shape (n_structures,)."""
+        return np.array([s.weight for s in self._structures], dtype=float)
+
+    @property
+    def names(self) -> list:
+        return [s.name for s in self._structures]
+
+    @property
+    def name(self) -> str:
+        import os
+
+        return os.path.basename(os.path.normpath(self.path)) if self.path else "dataset"
+
+    @property
+    def interaction(self) -> bool:
+        """True when every energy is an A–B interaction energy."""
+        return self._structures[0].interaction
+
+    @property
+    def elements(self) -> list:
+        return sorted({sym for s in self._structures for sym in s.symbols})
+
+    def group_elements(self, group: int) -> list:
+        return sorted({sym for s in self._structures for sym in s.group_symbols(group)})
+
+    @property
+    def has_energies(self) -> bool:
+        return bool(np.all(np.isfinite(self.energies)))
+
+    # -- derived datasets ----------------------------------------------------------------
+    def subset(self, indices) -> "Dataset":
+        """A new dataset with the structures at ``indices`` (in that order; repeats allowed
+        and renamed ``name#k`` so that names stay unique, as a bootstrap needs)."""
+        picked, seen = [], {}
+        for i in np.asarray(indices, dtype=int).ravel():
+            s = self._structures[int(i)]
+            k = seen.get(s.name, 0)
+            seen[s.name] = k + 1
+            picked.append(s if k == 0 else replace(s, name=f"{s.name}#{k}"))
+        return Dataset(
+            picked,
+            path=self.path,
+            layout=self.layout,
+            energy_unit=self.energy_unit,
+            group_mode=self.group_mode,
+        )
+
+    def with_weights(self, weights) -> "Dataset":
+        w = np.broadcast_to(np.asarray(weights, dtype=float), (len(self),))
+        return Dataset(
+            [s.with_weight(x) for s, x in zip(self._structures, w)],
+            path=self.path,
+            layout=self.layout,
+            energy_unit=self.energy_unit,
+            group_mode=self.group_mode,
+        )
+
+    # -- summary -------------------------------------------------------------------------
+    def summary(self) -> dict:
+        """Counts, elements per group and energy range, as plain Python types."""
+        e = self.energies
+        fin = e[np.isfinite(e)]
+        natoms = np.array([s.n_atoms for s in self._structures])
+        out = {
+            "path": self.path,
+            "name": self.name,
+            "layout": self.layout,
+            "n_structures": len(self),
+            "n_atoms_min": int(natoms.min()),
+            "n_atoms_max": int(natoms.max()),
+            "elements": self.elements,
+            "energy": "interaction" if self.interaction else "total",
+            "group_mode": self.group_mode,
+            "periodic": int(sum(s.periodic for s in self._structures)),
+            "energy_unit_read": self.energy_unit,
+            "n_energies": int(fin.size),
+            "energy_min_eV": float(fin.min()) if fin.size else None,
+            "energy_max_eV": float(fin.max()) if fin.size else None,
+            "energy_mean_eV": float(fin.mean()) if fin.size else None,
+        }
+        if self.interaction:
+            n_a = np.array([int(np.sum(s.groups == GROUP_A)) for s in self._structures])
+            out["elements_group_A"] = self.group_elements(GROUP_A)
+            out["elements_group_B"] = self.group_elements(GROUP_B)
+            out["n_atoms_group_A"] = sorted({int(x) for x in n_a})
+        return out
+
+    def describe(self) -> str:
+        """A few human-readable lines of :meth:`summary`."""
+        s = self.summary()
+        lines = [
+            f"dataset      {s['path'] or s['name']}  (layout: {s['layout'] or 'in memory'})",
+            f"structures   {s['n_structures']}  ({s['periodic']} periodic), "
+            f"{s['n_atoms_min']}-{s['n_atoms_max']} atoms each",
+            f"elements     {', '.join(s['elements'])}",
+        ]
+        if self.interaction:
+            lines.append(
+                f"energy       interaction between group A ({', '.join(s['elements_group_A'])}; "
+                f"{'/'.join(map(str, s['n_atoms_group_A']))} atoms) and group B "
+                f"({', '.join(s['elements_group_B'])}), groups from {s['group_mode']}"
+            )
+        else:
+            lines.append("energy       total (every pair counts once)")
+        if s["n_energies"]:
+            lines.append(
+                f"energies     {s['n_energies']} in [{s['energy_min_eV']:.6g}, "
+                f"{s['energy_max_eV']:.6g}] eV (read as {s['energy_unit_read']})"
+            )
+        else:
+            lines.append("energies     none")
+        return "\n".join(lines)
