@@ -16,6 +16,7 @@ from .params import Parameter, ParamSpec  # noqa: E402
 from .features import PairFeatures, compute_features  # noqa: E402
 from .model import LJModel  # noqa: E402
 from .calculator import LJCalculator  # noqa: E402
+from .fitting import FitResult, fit, fit_methods  # noqa: E402
 
 
 def read_dataset(path, **options):
@@ -41,4 +42,7 @@ __all__ = [
     "LJModel",
     "LJCalculator",
     "read_dataset",
+    "fit",
+    "fit_methods",
+    "FitResult",
 ]
