@@ -50,7 +50,7 @@ class _BoundedStep:
     """Random displacement scaled to each parameter's range (basinhopping adapts
     ``stepsize``), kept inside the bounds."""
 
-    def __init__(self, lo, hi, rng, stepsize=0.25):
+    def __init__(self, lo, hi, rng, stepsize=0.5):
         self.lo, self.hi, self.rng = lo, hi, rng
         self.stepsize = stepsize
 
@@ -85,12 +85,14 @@ def _counted(problem):
 
 
 def fit_basinhopping(problem: Problem, *, seed: int | None = 0, niter: int = 100,
-                     T: float | None = None, stepsize: float = 0.25, x0=None,
+                     T: float | None = None, stepsize: float = 0.5, x0=None,
                      progress=None, **_ignored) -> FitResult:
     """Basin hopping with L-BFGS-B local minimisations (analytic gradient, bounds).
 
     ``T`` (eV²) defaults to the cost at the start, so that uphill hops of the order of the
-    problem's own cost scale are accepted.
+    problem's own cost scale are accepted. ``stepsize`` is a fraction of each parameter's
+    (internal) range: LJ costs have wide flat plateaus (σ or ε so small that every energy
+    vanishes) from which short hops never escape, so hops are wide by default.
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)

@@ -12,7 +12,10 @@ fit without bounds on ε, σ. It maps back by :math:`\sigma = (C_n/C_m)^{1/(n-m)
 :math:`\varepsilon = C_m/(C\sigma^m)` (LJ: :math:`\varepsilon = C_6^2/(4C_{12})`,
 :math:`\sigma = (C_{12}/C_6)^{1/6}`). When a coefficient ends at 0 the optimum lies on the
 boundary and that slot's ε or σ is undefined; when X is rank deficient the optimum is not
-unique. Columns are scaled to unit norm first: r⁻¹² and r⁻⁶ sums differ by orders of
+unique. When the optimum maps to values outside the parameter bounds, the result keeps its
+cost and predictions (a certified lower bound for any bounded fit) but no parameters
+(``nan``, ``success=False``): the values are in ``extra["unbounded_parameters"]``.
+Columns are scaled to unit norm first: r⁻¹² and r⁻⁶ sums differ by orders of
 magnitude. A ridge term (``regularization``) acts on the coefficients, toward the
 coefficients of the prior ε, σ.
 """
@@ -98,21 +101,30 @@ def fit_linear(problem: Problem, **_ignored) -> FitResult:
             f"the linear problem is rank deficient (rank {rank} < {n_cols} coefficients): "
             "the optimum is not unique"
         )
+    outside = []
     for nm, v in zip(model.spec.free_names, x):
         p = model.spec[nm]
         if np.isfinite(v) and not p.lower <= v <= p.upper:
+            outside.append(nm)
             warnings.append(
                 f"the unbounded optimum has {nm} = {v:.6g} {p.unit}, outside the bounds "
                 f"[{p.lower:g}, {p.upper:g}]; bounded methods will find a different answer"
             )
+    unbounded = dict(zip(model.spec.free_names, map(float, x)))
+    if outside:
+        # never hand out values outside the bounds: the solve is a certified lower bound on
+        # the cost (kept, with its predictions), but it has no feasible parameters to give
+        x = np.full_like(x, np.nan)
     certified = problem.lam == 0
     message = "exact NNLS solve" + (
         ": certified global optimum of the unbounded problem" if certified else
         f" with ridge λ = {problem.lam:g}"
     )
-    success = not zero
+    success = not zero and not outside
     if zero:
         message += f"; on the boundary ({', '.join(zero)} = 0), parameters undefined"
+    if outside:
+        message += f"; optimum outside the bounds ({', '.join(outside)}), parameters not given"
     wall = time.perf_counter() - t0
     return diagnose(
         problem,
@@ -128,5 +140,6 @@ def fit_linear(problem: Problem, **_ignored) -> FitResult:
             "coefficients": dict(zip(columns, map(float, c))),
             "design_rank": rank,
             "certified_global_optimum": bool(certified),
+            "unbounded_parameters": unbounded,
         },
     )

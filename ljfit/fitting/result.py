@@ -140,7 +140,8 @@ class FitResult:
 def _scaled_svd(jw):
     norms = np.linalg.norm(jw, axis=0)
     norms = np.where(norms > 0, norms, 1.0)
-    u, s, vt = np.linalg.svd(jw / norms, full_matrices=False)
+    # full V: its rows beyond the rank span the null space, also when m < n
+    u, s, vt = np.linalg.svd(jw / norms, full_matrices=True)
     return norms, s, vt
 
 
@@ -188,7 +189,7 @@ def diagnose(problem, x, *, method, nfev=0, njev=0, wall_time=0.0, success=True,
                 f"{', '.join(involved) or 'some parameters'} cannot be determined independently"
             )
         elif m > n:
-            inv = (vt.T / s**2) @ vt  # (J_s^T J_s)^-1
+            inv = (vt.T / s**2) @ vt  # (J_s^T J_s)^-1 (rank == n here, so vt is n × n)
             s2 = 2.0 * cost / (m - n)
             cov = s2 * inv / np.outer(norms, norms)
             sd = np.sqrt(np.diag(cov))
