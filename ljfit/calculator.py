@@ -73,11 +73,23 @@ class LJCalculator(Calculator):
 
     def __init__(self, values=None, **kwargs):
         super().__init__(values=dict(values or {}), **kwargs)
+        self._configure()
+
+    def _configure(self):
+        """Validate the settings and build the (cut) kernel from ``self.parameters``."""
         p = self.parameters
         self._scope = normalize_scope(p.scope)
         self._mixing = normalize_mixing(p.mixing)
         self._potential = parse_potential(p.potential)
         self._energy, self._denergy = cut(self._potential, p.cutoff, bool(p.shift))
+
+    def set(self, **kwargs):
+        """Change settings; any change discards cached results and rebuilds the kernel."""
+        changed = super().set(**kwargs)
+        if changed:
+            self.reset()
+            self._configure()
+        return changed
 
     @classmethod
     def from_file(cls, path, **overrides) -> "LJCalculator":

@@ -341,15 +341,19 @@ def compute_features(
             # block: (len(rows), len(cols)) dense, columns in old ids
             mat[np.ix_(rows, perm[cols])] += block
         out.append(mat)
+    # a slot none of whose pairs is inside the cutoff in any structure has no parameter to
+    # fit: drop it, so clusters and periodic cells give the same slots
+    keep = out[2].sum(axis=0) > 0
+    slots = tuple(s for s, k in zip(slots, keep) if k)
     site_elements = None
     if kind == "site":
         site_elements = tuple("/".join(sorted(table.site_elements[s])) for s in slots)
     return PairFeatures(
         kind=kind,
         slots=slots,
-        sn=out[0],
-        sm=out[1],
-        counts=out[2],
+        sn=out[0][:, keep],
+        sm=out[1][:, keep],
+        counts=out[2][:, keep],
         potential=potential,
         cutoff=cutoff,
         shift=bool(shift),

@@ -267,7 +267,12 @@ class ParamSpec:
     def with_values(self, values: Mapping[str, float] | np.ndarray) -> "ParamSpec":
         """New spec with new values: a mapping by name, or a free vector ``x``."""
         if not isinstance(values, Mapping):
-            values = dict(zip(self.free_names, np.asarray(values, dtype=float)))
+            values = np.asarray(values, dtype=float)
+            if values.shape != (self.n_free,):
+                raise FitError(
+                    f"values: expected {self.n_free} free parameters, got shape {values.shape}"
+                )
+            values = dict(zip(self.free_names, values))
         spec = self
         for name, v in values.items():
             spec = spec._replace(name, value=float(v))

@@ -126,9 +126,15 @@ def parse_potential(spec) -> Mie:
     if text in ("lj", "lj126", "lj12-6", "lennard-jones"):
         return LJ
     match = re.fullmatch(r"mie:([0-9.eE+]+):([0-9.eE+]+)", text)
-    if not match:
-        raise FitError(f"potential: expected 'lj' or 'mie:N:M' (e.g. mie:9:6), got {spec!r}")
-    return Mie(float(match.group(1)), float(match.group(2)))
+    try:
+        if not match:
+            raise ValueError
+        n, m = float(match.group(1)), float(match.group(2))
+    except ValueError:
+        raise FitError(
+            f"potential: expected 'lj' or 'mie:N:M' (e.g. mie:9:6), got {spec!r}"
+        ) from None
+    return Mie(n, m)
 
 
 def cut(potential: Mie, cutoff: float | None, shift: bool = False):
