@@ -88,7 +88,7 @@ class Structure:
                 raise DataError(
                     f"group ids have shape {groups.shape}, expected ({len(symbols)},)", where
                 )
-            if not np.isin(groups, (GROUP_A, GROUP_B)).all():
+            if not ((groups == GROUP_A) | (groups == GROUP_B)).all():
                 raise DataError("group ids must be 0 (group A) or 1 (group B)", where)
             groups = groups.astype(np.int8)
         energy = float(self.energy)
@@ -104,6 +104,7 @@ class Structure:
         object.__setattr__(self, "groups", None if groups is None else _readonly(groups))
         object.__setattr__(self, "energy", energy)
         object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "_periodic", bool(pbc.any()))  # asked once per structure
 
     # -- derived views -------------------------------------------------------------------
     @property
@@ -112,7 +113,7 @@ class Structure:
 
     @property
     def periodic(self) -> bool:
-        return bool(np.any(self.pbc))
+        return self._periodic
 
     @property
     def interaction(self) -> bool:

@@ -16,10 +16,12 @@ here once. Which pairs count: group A × group B for interaction energies, every
 for total energies; with a cutoff only pairs with :math:`r \le r_c`, with all periodic images
 of a periodic cell (a neighbour list, not the minimum image).
 
-Clusters are batched: structures with the same atoms in the same order (the usual case for a
-substrate on a surface) are stacked and processed in chunks of ``chunk_pairs`` pairs, and the
-per-slot reduction is a matrix product with a one-hot slot matrix. Periodic cells go through
-matscipy's compiled neighbour list and one ``np.bincount``.
+Structures are batched: those with the same atoms in the same order and the same periodicity
+(the usual case: a substrate on a surface, or snapshots of one cell) are stacked and processed
+in chunks of ``chunk_pairs`` candidate pairs; distances come from broadcasting (every periodic
+image within the cutoff, positions wrapped first), and the per-slot reduction is a matrix
+product with a one-hot slot matrix. Large periodic cells (more than ``dense_max_atoms``) go
+through matscipy's compiled neighbour list and one ``np.bincount``.
 """
 
 from __future__ import annotations
@@ -275,6 +277,7 @@ def compute_features(
     cutoff: float | None = None,
     shift: bool = False,
     chunk_pairs: int = 1 << 21,
+    dense_max_atoms: int = 256,
 ) -> PairFeatures:
     """Per-structure, per-slot inverse-power sums of a dataset (see module docstring).
 
@@ -290,7 +293,11 @@ def compute_features(
     shift : bool
         Shift every pair energy by −φ(r_c) (needs a cutoff).
     chunk_pairs : int
-        Pairs processed at once for clusters; bounds the memory (~100 bytes per pair).
+        Candidate pairs (× periodic images) processed at once; bounds the memory (~100
+        bytes per pair).
+    dense_max_atoms : int
+        Periodic cells with more atoms use a compiled neighbour list (matscipy) per cell
+        instead of the batched all-images computation.
 
     Returns
     -------
@@ -317,20 +324,27 @@ def compute_features(
     acc_m: list = []
     acc_c: list = []
 
-    clusters: dict = {}
-    periodic = []
+    dense: dict = {}
+    sparse = []
     for idx, s in enumerate(dataset):
-        if s.periodic:
-            periodic.append(idx)
+        periodic = s.periodic
+        if periodic and cutoff is None:
+            raise FitError(
+                f"cutoff: {s.name} is periodic; periodic structures need a cutoff "
+                "(e.g. --cutoff 8.5)"
+            )
+        if periodic and s.n_atoms > dense_max_atoms:
+            sparse.append(idx)
         else:
-            key = (s.symbols, None if s.groups is None else s.groups.tobytes())
-            clusters.setdefault(key, []).append(idx)
+            key = (s.symbols, None if s.groups is None else s.groups.tobytes(),
+                   s.pbc.tobytes())
+            dense.setdefault(key, []).append(idx)
 
-    for members in clusters.values():
-        _cluster_block(dataset, members, table, potential, cutoff, chunk_pairs,
-                       acc_n, acc_m, acc_c)
-    if periodic:
-        _periodic_block(dataset, periodic, table, potential, cutoff, acc_n, acc_m, acc_c)
+    for members in dense.values():
+        _dense_block(dataset, members, table, potential, cutoff, chunk_pairs,
+                     acc_n, acc_m, acc_c)
+    if sparse:
+        _sparse_block(dataset, sparse, table, potential, cutoff, acc_n, acc_m, acc_c)
 
     slots, perm = table.order()
     n_slots = len(slots)
@@ -362,51 +376,129 @@ def compute_features(
     )
 
 
-def _cluster_block(dataset, members, table, potential, cutoff, chunk_pairs, acc_n, acc_m, acc_c):
-    """Structures with identical atoms and groups: stacked, chunked, reduced by matmul."""
+def _image_shifts(cells, pbc, cutoff, half=False):
+    """Integer image shifts S (n_img, 3) covering every image within ``cutoff`` of a cell,
+    for wrapped positions: along a periodic axis k, |S_k| ≤ ceil(r_c / h_k) with h_k the
+    distance between the lattice planes spanned by the other two vectors (the largest over
+    ``cells``). ``half``: only S > 0 lexicographically (an atom with its own images, each
+    pair once)."""
+    reps = np.zeros(3, dtype=int)
+    if cutoff is not None and pbc.any():
+        vol = np.abs(np.linalg.det(cells))  # (g,)
+        for k in range(3):
+            if pbc[k]:
+                a, b = cells[:, (k + 1) % 3], cells[:, (k + 2) % 3]
+                h = vol / np.linalg.norm(np.cross(a, b), axis=1)
+                reps[k] = int(np.ceil(cutoff / h.min()))
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reps], indexing="ij"), -1)
+    shifts = grid.reshape(-1, 3)
+    if half:
+        positive = (shifts[:, 0] > 0) | ((shifts[:, 0] == 0) & (
+            (shifts[:, 1] > 0) | ((shifts[:, 1] == 0) & (shifts[:, 2] > 0))))
+        shifts = shifts[positive]
+    return shifts
+
+
+def _wrapped_positions(pos, cells, pbc):
+    """Positions (g, n, 3) wrapped into their cells along the periodic axes."""
+    if not pbc.any():
+        return pos
+    frac = np.linalg.solve(np.transpose(cells, (0, 2, 1)), np.transpose(pos, (0, 2, 1)))
+    frac = np.transpose(frac, (0, 2, 1))  # (g, n, 3): pos = frac @ cell
+    frac[..., pbc] %= 1.0
+    return np.einsum("gnk,gkl->gnl", frac, cells)
+
+
+def _dense_block(dataset, members, table, potential, cutoff, chunk_pairs, acc_n, acc_m, acc_c):
+    """Structures with identical atoms, groups and periodicity, stacked and processed in
+    chunks: distances of every candidate pair (and periodic image) by broadcasting, then a
+    matrix product with a one-hot slot matrix. Clusters, and cells of a few hundred atoms."""
     first = dataset[members[0]]
     n = first.n_atoms
-    if first.groups is None:
-        i, j = np.triu_indices(n, 1)
-    else:
+    pbc = np.asarray(first.pbc, dtype=bool)
+    interaction = first.groups is not None
+    if interaction:
         a = np.flatnonzero(first.groups == GROUP_A)
         b = np.flatnonzero(first.groups == GROUP_B)
         i, j = np.repeat(a, len(b)), np.tile(b, len(a))
-    if len(i) == 0:
-        return
-    slot_old = table.ids_for(first, i, j)
-    cols, local = np.unique(slot_old, return_inverse=True)
-    onehot = np.zeros((len(i), len(cols)))
-    onehot[np.arange(len(i)), local] = 1.0
+    else:
+        i, j = np.triu_indices(n, 1)
     rows_all = np.asarray(members)
     pos = np.stack([dataset[k].positions for k in members])  # (G, n, 3)
-    step = max(1, chunk_pairs // len(i))
-    rc2 = None if cutoff is None else cutoff * cutoff
-    for start in range(0, len(members), step):
-        p = pos[start : start + step]
-        d = p[:, j, :] - p[:, i, :]  # (g, P, 3)
-        r2 = np.einsum("gpk,gpk->gp", d, d)
-        del d
-        k = int(np.argmin(r2))
-        if r2.flat[k] < MIN_DISTANCE**2:
-            g, q = divmod(k, len(i))
-            _check_min_distance(r2.flat[k], dataset[members[start + g]], int(i[q]), int(j[q]))
-        rn, rm = potential.inverse_powers(r2)
-        if rc2 is not None:
+    cells = np.stack([dataset[k].cell for k in members]) if pbc.any() else None
+    if pbc.any():
+        pos = _wrapped_positions(pos, cells, pbc)
+        shifts = _image_shifts(cells, pbc, cutoff)
+    else:
+        shifts = np.zeros((1, 3), dtype=int)
+    rc2 = np.inf if cutoff is None else cutoff * cutoff
+
+    def add(rows, cols, rn, rm, cnt):
+        acc_n.append((rows, cols, rn))
+        acc_m.append((rows, cols, rm))
+        acc_c.append((rows, cols, cnt))
+
+    if len(i):
+        slot_old = table.ids_for(first, i, j)
+        cols, local = np.unique(slot_old, return_inverse=True)
+        onehot = np.zeros((len(i), len(cols)))
+        onehot[np.arange(len(i)), local] = 1.0
+        n_img = len(shifts)
+        # memory bound: g structures × n_img images × p pairs ≤ chunk_pairs
+        p_step = max(1, min(len(i), chunk_pairs // n_img))
+        for p0 in range(0, len(i), p_step):
+            ii, jj, oh = i[p0 : p0 + p_step], j[p0 : p0 + p_step], onehot[p0 : p0 + p_step]
+            g_step = max(1, chunk_pairs // (n_img * len(ii)))
+            for g0 in range(0, len(members), g_step):
+                p = pos[g0 : g0 + g_step]
+                r2 = np.zeros((len(p), n_img, len(ii)))
+                t = (shifts @ cells[g0 : g0 + g_step]) if cells is not None else None
+                for k in range(3):
+                    pk = np.ascontiguousarray(p[:, :, k])
+                    if interaction and p0 == 0 and len(ii) == len(i):
+                        # A×B block by broadcasting: no gather over pairs
+                        dk = (pk[:, b][:, None, :] - pk[:, a][:, :, None]).reshape(len(p), -1)
+                    else:
+                        dk = pk[:, jj] - pk[:, ii]
+                    if t is None:
+                        r2[:, 0] += dk * dk
+                    else:
+                        dk = dk[:, None, :] + t[:, :, None, k]
+                        r2 += dk * dk
+                flat = int(np.argmin(r2))
+                if r2.flat[flat] < MIN_DISTANCE**2:
+                    g, rest = divmod(flat, n_img * len(ii))
+                    q = rest % len(ii)
+                    _check_min_distance(r2.flat[flat], dataset[members[g0 + g]],
+                                        int(ii[q]), int(jj[q]))
+                inside = r2 <= rc2
+                rn, rm = potential.inverse_powers(r2)
+                if cutoff is not None:
+                    rn = np.where(inside, rn, 0.0)
+                    rm = np.where(inside, rm, 0.0)
+                add(rows_all[g0 : g0 + g_step], cols, rn.sum(axis=1) @ oh,
+                    rm.sum(axis=1) @ oh, inside.sum(axis=1).astype(float) @ oh)
+    if pbc.any() and not interaction:
+        # an atom with its own periodic images: the distance depends on the cell only
+        half = _image_shifts(cells, pbc, cutoff, half=True)
+        if len(half):
+            ii = np.arange(n)
+            slot_old = table.ids_for(first, ii, ii)
+            cols, local = np.unique(slot_old, return_inverse=True)
+            per_slot = np.bincount(local, minlength=len(cols)).astype(float)  # atoms per slot
+            t = np.einsum("sk,gkl->gsl", half, cells)
+            r2 = np.einsum("gsl,gsl->gs", t, t)
             inside = r2 <= rc2
-            rn = np.where(inside, rn, 0.0)
-            rm = np.where(inside, rm, 0.0)
-            cnt = inside.astype(float) @ onehot
-        else:
-            cnt = np.broadcast_to(onehot.sum(axis=0), (len(p), len(cols)))
-        rows = rows_all[start : start + step]
-        acc_n.append((rows, cols, rn @ onehot))
-        acc_m.append((rows, cols, rm @ onehot))
-        acc_c.append((rows, cols, np.array(cnt)))
+            rn, rm = potential.inverse_powers(r2)
+            rn = np.where(inside, rn, 0.0).sum(axis=1)
+            rm = np.where(inside, rm, 0.0).sum(axis=1)
+            cnt = inside.sum(axis=1).astype(float)
+            add(rows_all, cols, np.outer(rn, per_slot), np.outer(rm, per_slot),
+                np.outer(cnt, per_slot))
 
 
-def _periodic_block(dataset, members, table, potential, cutoff, acc_n, acc_m, acc_c):
-    """Periodic structures: one compiled neighbour list each, one bincount for all."""
+def _sparse_block(dataset, members, table, potential, cutoff, acc_n, acc_m, acc_c):
+    """Large periodic cells: one compiled (matscipy) neighbour list each, one bincount."""
     rows, slot_ids, w_all, r2_all = [], [], [], []
     for idx in members:
         s = dataset[idx]
@@ -420,12 +512,13 @@ def _periodic_block(dataset, members, table, potential, cutoff, acc_n, acc_m, ac
         slot_ids.append(table.ids_for(s, i, j))
         w_all.append(w)
         r2_all.append(r2)
-    rows = np.concatenate(rows)
+    counts = np.array([len(r) for r in rows])
+    uniq_rows = np.asarray(members)
+    row_local = np.repeat(np.arange(len(members)), counts)  # members are visited in order
     slot_ids = np.concatenate(slot_ids).astype(int)
     w = np.concatenate(w_all)
     rn, rm = potential.inverse_powers(np.concatenate(r2_all))
     n_old = len(table.ids)
-    uniq_rows, row_local = np.unique(rows, return_inverse=True)
     flat = row_local * n_old + slot_ids
     size = len(uniq_rows) * n_old
     cols = np.arange(n_old)

@@ -76,11 +76,18 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("path", [pytest.param(256, id="batched"),
+                                  pytest.param(0, id="neighbour-list")])
 @pytest.mark.parametrize("potential", [pytest.param(LJ, id="lj"), pytest.param(Mie(9, 6), id="mie96")])
 @pytest.mark.parametrize("which, kind, cutoff, shift", CASES)
-def test_features_match_double_loop(request, which, kind, cutoff, shift, potential):
+def test_features_match_double_loop(request, which, kind, cutoff, shift, potential, path):
+    """Both featurisation paths (batched all-images broadcasting, and the per-cell matscipy
+    neighbour list that large periodic cells take) against the plain double loop."""
     ds = request.getfixturevalue(which)
-    f = compute_features(ds, kind=kind, potential=potential, cutoff=cutoff, shift=shift)
+    if path == 0 and not any(s.periodic for s in ds):
+        pytest.skip("clusters always take the batched path")
+    f = compute_features(ds, kind=kind, potential=potential, cutoff=cutoff, shift=shift,
+                         dense_max_atoms=path)
     labels, (sn, sm, counts, an, am) = reference_features(ds, kind, potential, cutoff, shift)
     assert f.labels == labels
     assert f.kind == kind and f.names == tuple(ds.names)
@@ -121,10 +128,13 @@ def test_site_slots_sort_numerically():
 
 @pytest.mark.parametrize("chunk", [pytest.param(1, id="chunk1"), pytest.param(7, id="chunk7"),
                                    pytest.param(500, id="chunk500")])
-def test_chunking_does_not_change_features(adsorbate_dataset, chunk):
-    ref = compute_features(adsorbate_dataset, kind="site", cutoff=6.0, shift=True)
-    f = compute_features(adsorbate_dataset, kind="site", cutoff=6.0, shift=True,
-                         chunk_pairs=chunk)
+@pytest.mark.parametrize("which, kind", [pytest.param("adsorbate_dataset", "site", id="ads-site"),
+                                         pytest.param("fcc_dataset", "pair", id="fcc-pair"),
+                                         pytest.param("slab_dataset", "pair", id="slab-pair")])
+def test_chunking_does_not_change_features(request, which, kind, chunk):
+    ds = request.getfixturevalue(which)
+    ref = compute_features(ds, kind=kind, cutoff=6.0, shift=True)
+    f = compute_features(ds, kind=kind, cutoff=6.0, shift=True, chunk_pairs=chunk)
     for a, b in ((f.sn, ref.sn), (f.sm, ref.sm), (f.counts, ref.counts)):
         np.testing.assert_allclose(a, b, rtol=1e-14, atol=0)
 
