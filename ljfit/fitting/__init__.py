@@ -15,7 +15,7 @@ method                     what it does
 
 from __future__ import annotations
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..errors import FitError
 from .global_ import fit_basinhopping, fit_differential_evolution, fit_dual_annealing
@@ -111,8 +111,19 @@ def fit(model, dataset=None, method: str = "least_squares", *, energies=None, we
     # The fitters' linear algebra is on tiny matrices: BLAS threads only add spin-up and
     # contention (measured: basinhopping on the example 13x slower with 2 OpenBLAS threads
     # on a busy 2-core machine), so a fit runs single-threaded.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         return METHODS[method](problem, seed=seed, **options)
+
+
+_CONTROLLER = []
+
+
+def _blas_controller():
+    """One ThreadpoolController (finding the loaded BLAS libraries costs ~10 ms; a bootstrap
+    or a profile makes hundreds of fits)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def fit_methods(model, dataset=None, methods="all", **kwargs) -> dict:

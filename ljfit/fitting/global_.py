@@ -151,7 +151,10 @@ def fit_dual_annealing(problem: Problem, *, seed: int | None = 0, maxiter: int =
             f_only,
             bounds=list(zip(lo, hi)),
             maxiter=maxiter,
-            minimizer_kwargs={"method": "L-BFGS-B", "jac": lambda u: fg(u)[1]},
+            # scipy adds the bounds to the local search only when no minimizer_kwargs are
+            # given: without them L-BFGS-B leaves the box (exp overflow in log ε)
+            minimizer_kwargs={"method": "L-BFGS-B", "jac": lambda u: fg(u)[1],
+                              "bounds": list(zip(lo, hi))},
             rng=np.random.default_rng(seed),
             x0=u0,
             callback=callback,
