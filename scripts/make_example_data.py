@@ -2,7 +2,7 @@
 """Generate the example data sets of ljfit from known Lennard-Jones parameters.
 
 ``data/example/``
-    The substrate/surface ("seed") layout: 24 pairs ``p_N.xyz`` (ethanol, 9 atoms, with the
+    The substrate/surface ("seed") layout: 40 pairs ``p_N.xyz`` (ethanol, 9 atoms, with the
     reference energy in the comment line) and ``p_N_extended.xyz`` (the same ethanol
     followed by a 48-atom Au(111) slab, written without cell). The energy is the
     ethanol–slab Lennard-Jones interaction with per-element-pair parameters plus Gaussian
@@ -45,9 +45,9 @@ TAGS_PARAMETERS = {
     "Ar-H": {"epsilon": 0.0025, "sigma": 2.9},
 }
 
-N_STRUCTURES = 24
+N_STRUCTURES = 40
 N_DIMERS = 12
-CLOSEST_RANGE = (2.25, 5.0)  # Å, closest ethanol–Au distance over the 24 structures
+CLOSEST_RANGE = (2.25, 5.0)  # Å, closest ethanol–Au distance over the structures
 
 
 def pair_key(a: str, b: str) -> str:

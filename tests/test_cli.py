@@ -106,7 +106,7 @@ def test_predictions_csv_schema(full_run):
     methods = ["linear", "least_squares", "basinhopping", "dual_annealing"]
     assert list(df.columns) == ["structure", "reference", *methods,
                                 *[f"{m}_cv" for m in methods]]
-    assert list(df.structure) == [f"p_{i}" for i in range(1, 25)]
+    assert list(df.structure) == [f"p_{i}" for i in range(1, 41)]
     ds = ljfit.read_dataset(EXAMPLE)
     np.testing.assert_allclose(df.reference, ds.energies, rtol=1e-14)
     assert df.notna().all().all()
@@ -132,7 +132,7 @@ def test_metrics_json_schema(full_run):
     for key in ("dataset", "model", "n_free_parameters", "determined", "warnings",
                 "best_method", "methods", "cv", "bootstrap", "wall_time_s"):
         assert key in doc, key
-    assert doc["dataset"]["n_structures"] == 24
+    assert doc["dataset"]["n_structures"] == 40
     assert doc["dataset"]["elements"] == ["Au", "C", "H", "O"]
     assert doc["dataset"]["path"] == str(EXAMPLE)
     assert doc["n_free_parameters"] == 6
@@ -224,7 +224,7 @@ def test_calculator_from_params_json_reproduces_fit(full_run):
     best = json.loads((full_run / "params.json").read_text())["method"]
     ref = pd.read_csv(full_run / "predictions.csv").set_index("structure")[best]
     calc = ljfit.LJCalculator.from_file(full_run / "params.json")
-    for n in (1, 7, 24):
+    for n in (1, 7, 40):
         atoms = _extended_atoms(n)
         atoms.calc = calc
         assert atoms.get_potential_energy() == pytest.approx(ref[f"p_{n}"], abs=1e-10)
@@ -416,7 +416,7 @@ def test_bad_option_exit_2_one_line(argv, capsys, tmp_path):
     (["--energies-csv", "/nonexistent.csv"], "nonexistent.csv"),
     (["--bootstrap", "5", "--bootstrap-method", "dual_annealing", "--method", "linear"],
      "dual_annealing"),
-    (["--cv", "25", "--method", "linear"], "25"),
+    (["--cv", "45", "--method", "linear"], "45"),
 ], ids=["method", "linear-per-element", "fix-unknown", "negative-bound", "groups",
         "unit", "csv", "bootstrap-method", "cv-too-many-folds"])
 def test_bad_request_exit_2_one_line(argv, needle, capsys, tmp_path):
@@ -516,8 +516,14 @@ def test_tags_data_full_cycle(tmp_path):
 
 
 def test_undefined_linear_parameters_are_empty_cells(tmp_path):
-    # per-site on the example: the linear optimum leaves one site on the boundary C = 0
-    code, out = _fit(tmp_path, "--scope", "per-site", *FAST)
+    # per-site on the first 10 example structures (18 parameters, 10 energies): the linear
+    # optimum leaves several sites on the boundary C = 0
+    sub = tmp_path / "sub10"
+    sub.mkdir()
+    for i in range(1, 11):
+        for name in (f"p_{i}.xyz", f"p_{i}_extended.xyz"):
+            shutil.copy(EXAMPLE / name, sub / name)
+    code, out = _fit(tmp_path, "--scope", "per-site", *FAST, data=sub)
     assert code == 0
     df = pd.read_csv(out / "parameters.csv", keep_default_na=False)
     lin = df[df.method == "linear"]
@@ -525,7 +531,7 @@ def test_undefined_linear_parameters_are_empty_cells(tmp_path):
     assert not (out / "parameters.csv").read_text().count("nan")
     m = _metrics(out)
     assert m["methods"]["linear"]["success"] is False
-    assert m["best_method"] == "least_squares"
+    assert m["best_method"] != "linear"  # undefined parameters are never the best fit
 
 
 def test_summary_on_stdout_and_quiet(tmp_path, capsys):
@@ -533,7 +539,12 @@ def test_summary_on_stdout_and_quiet(tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "RMSE" in text and "best fit (linear)" in text and str(out) in text
-    assert "warnings:" in text
+    assert "warnings:" not in text  # the example is well posed
+    code, out = _fit(tmp_path, "--method", "least_squares", "--no-plots",
+                     "--bounds", "sigma[Au-H]=2.9:6", name="bounded")
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "warnings:" in text and "sigma[Au-H] = 2.9 Å is at its lower bound" in text
     code, _ = _fit(tmp_path, *FAST, name="quiet")
     assert code == 0
     cap = capsys.readouterr()
@@ -681,11 +692,11 @@ def test_malformed_folder_exit_2(tmp_path, capsys, breaker, command):
 def test_info(capsys):
     assert main(["info", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
-    assert "structures   24" in out
+    assert "structures   40" in out
     rows = {ln.split()[0]: ln for ln in out.splitlines()
             if ln.split() and ln.split()[0] in ("per-site", "per-pair", "per-element")}
     assert set(rows) == {"per-site", "per-pair", "per-element"}
-    assert rows["per-pair"].split()[1:4] == ["6", "24", "6"]  # free, structures, rank
+    assert rows["per-pair"].split()[1:4] == ["6", "40", "6"]  # free, structures, rank
     assert "underdetermined" in rows["per-element"]
     assert "suggested scope: per-pair" in out
 

@@ -770,12 +770,12 @@ def _lj(structure, parameters) -> float:
 def test_example_dataset():
     folder = DATA / "example"
     ds = read_dataset(folder)
-    assert len(ds) == 24 and ds.layout == "seed"
-    assert ds.names == [f"p_{k}" for k in range(1, 25)]
+    assert len(ds) == 40 and ds.layout == "seed"
+    assert ds.names == [f"p_{k}" for k in range(1, 41)]
     assert all(int(np.sum(s.groups == 0)) == 9 for s in ds)
     assert all(s.group_symbols(1) == ("Au",) * 48 for s in ds)
     assert ds.group_elements(0) == ["C", "H", "O"]
-    np.testing.assert_array_equal(ds.energies, _comment_energies(folder, 24))
+    np.testing.assert_array_equal(ds.energies, _comment_energies(folder, 40))
     assert ds.energies.min() > -0.6 and ds.energies.max() < 0.5
 
 
