@@ -55,11 +55,11 @@ import warnings as _warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import nnls
 
 from .dataset import Dataset
 from .errors import FitError
 from .fitting import METHODS, FitResult, Problem, fit, methods_for
+from .fitting.linear import LinearSystem, scaled_nnls
 from .params import slot_parameter_names
 
 __all__ = [
@@ -312,60 +312,6 @@ def _references(model, dataset, regularization=0.0, prior=None) -> Problem:
                    regularization=regularization, prior=prior)
 
 
-def _nnls(A, b, unbounded) -> np.ndarray:
-    """min ‖A c − b‖ with c ≥ 0 except the ``unbounded`` columns; columns scaled to unit
-    norm first (as :func:`ljfit.fitting.linear.solve_linear`)."""
-    norms = np.linalg.norm(A, axis=0)
-    norms = np.where(norms > 0, norms, 1.0)
-    As = A / norms
-    n_col = As.shape[1]
-    if unbounded.any():  # c = c⁺ − c⁻, both ≥ 0
-        As = np.hstack([As, -As[:, unbounded]])
-    cs, _ = nnls(As, b, maxiter=50 * As.shape[1])
-    c = cs[:n_col].copy()
-    if unbounded.any():
-        c[unbounded] -= cs[n_col:]
-    return c / norms
-
-
-class _LinearSolver:
-    """The linear method's solve on any row set (repeats allowed) of the design matrix,
-    which is built once. Same answer as ``fit(model.take(rows), ..., method="linear")``."""
-
-    def __init__(self, problem: Problem):
-        model = problem.model
-        X, columns = model.design_matrix()  # FitError when the model is not linear
-        self.model = model
-        self.X = X
-        self.columns = columns
-        self.fixed_offset = 0.0
-        if model.offset and not model.spec["offset"].vary:
-            self.fixed_offset = model.spec["offset"].value
-        self.unbounded = np.array([c == "offset" for c in columns])
-        self.yw = problem.sw * (problem.y - self.fixed_offset)
-        self.Xw = problem.sw[:, None] * X
-        self.ridge = None
-        if problem.lam > 0:
-            cp = model.coefficients(problem.prior)
-            scale = np.where(cp != 0, np.abs(cp), 1.0)
-            self.ridge = (np.diag(np.sqrt(problem.lam) / scale),
-                          np.sqrt(problem.lam) * cp / scale)
-
-    def solve(self, rows) -> np.ndarray:
-        """Coefficients, shape (n_columns,), of the fit to ``rows``."""
-        A, b = self.Xw[rows], self.yw[rows]
-        if self.ridge is not None:
-            A, b = np.vstack([A, self.ridge[0]]), np.concatenate([b, self.ridge[1]])
-        return _nnls(A, b, self.unbounded)
-
-    def predict(self, c, rows) -> np.ndarray:
-        return self.X[rows] @ c + self.fixed_offset
-
-    def free_parameters(self, c) -> np.ndarray:
-        """Free parameter vector (``nan`` where a coefficient is not positive)."""
-        return self.model.from_coefficients(c)[self.model.spec.free]
-
-
 def _progress_bar(total, desc, progress):
     from tqdm.auto import tqdm
 
@@ -470,7 +416,7 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
     bar = _progress_bar(n, f"bootstrap ({method})", progress)
     try:
         if method == "linear":
-            solver = _LinearSolver(problem)
+            solver = LinearSystem(problem)
             for rows in draws:
                 samples.append(solver.free_parameters(solver.solve(rows)))
                 bar.update(1)
@@ -581,7 +527,7 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
         result = _full_fit(model, dataset, method, seed, lam, prior, x0, opts)
     y, w = problem.y, problem.w
     n_free = model.n_free
-    solver = _LinearSolver(problem) if method == "linear" else None
+    solver = LinearSystem(problem) if method == "linear" else None
     start = _warm_start(result)
 
     pred = np.full(m, np.nan)
@@ -766,7 +712,7 @@ def _linear_profile(model, problem, name, grid):
             extra.append(an[:, k] * cn1 - am[:, k] * cm1)
         X = np.column_stack([base] + extra) if extra else base
         if X.shape[1]:
-            c = _nnls(sw[:, None] * X, sw * (y - off), unbounded)
+            c = scaled_nnls(sw[:, None] * X, sw * (y - off), unbounded)
             e = X @ c + off
         else:
             e = np.full_like(y, off)

@@ -30,7 +30,83 @@ from scipy.optimize import nnls
 from .problem import Problem
 from .result import FitResult, diagnose
 
-__all__ = ["fit_linear", "solve_linear"]
+__all__ = ["fit_linear", "solve_linear", "LinearSystem", "scaled_nnls"]
+
+
+def scaled_nnls(A, b, unbounded) -> np.ndarray:
+    """min ‖A c − b‖ with c ≥ 0 except in the ``unbounded`` columns (split as c⁺ − c⁻),
+    columns scaled to unit norm first.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n_rows, n_columns)
+    b : ndarray, shape (n_rows,)
+    unbounded : ndarray of bool, shape (n_columns,)
+    """
+    norms = np.linalg.norm(A, axis=0)
+    norms = np.where(norms > 0, norms, 1.0)
+    As = A / norms
+    n_col = As.shape[1]
+    if unbounded.any():
+        As = np.hstack([As, -As[:, unbounded]])
+    cs, _ = nnls(As, b, maxiter=50 * As.shape[1])
+    c = cs[:n_col].copy()
+    if unbounded.any():
+        c[unbounded] -= cs[n_col:]
+    return c / norms
+
+
+class LinearSystem:
+    """The weighted (and ridge-augmented) linear problem of a :class:`Problem`, assembled
+    once, solvable on any set of rows (repeats allowed): what the linear fit, the bootstrap
+    and the cross-validation share.
+
+    Raises
+    ------
+    FitError
+        When the model is not linear (see :meth:`ljfit.model.LJModel.design_matrix`).
+    """
+
+    def __init__(self, problem: Problem):
+        model = problem.model
+        X, columns = model.design_matrix()
+        self.model = model
+        self.X = X
+        self.columns = columns
+        self.fixed_offset = 0.0
+        if model.offset and not model.spec["offset"].vary:
+            self.fixed_offset = model.spec["offset"].value
+        self.unbounded = np.array([c == "offset" for c in columns], dtype=bool)
+        self.Xw = problem.sw[:, None] * X
+        self.yw = problem.sw * (problem.y - self.fixed_offset)
+        self.data_rows = np.flatnonzero(problem.w > 0)
+        self.ridge = None
+        if problem.lam > 0:
+            cp = model.coefficients(problem.prior)
+            scale = np.where(cp != 0, np.abs(cp), 1.0)
+            self.ridge = (np.diag(np.sqrt(problem.lam) / scale),
+                          np.sqrt(problem.lam) * cp / scale)
+
+    def solve(self, rows=None) -> np.ndarray:
+        """Coefficients, shape (n_columns,), of the fit to ``rows`` (default: all)."""
+        A, b = (self.Xw, self.yw) if rows is None else (self.Xw[rows], self.yw[rows])
+        if self.ridge is not None:
+            A, b = np.vstack([A, self.ridge[0]]), np.concatenate([b, self.ridge[1]])
+        return scaled_nnls(A, b, self.unbounded)
+
+    def predict(self, c, rows=None) -> np.ndarray:
+        """X c (+ a fixed offset), eV."""
+        return (self.X if rows is None else self.X[rows]) @ c + self.fixed_offset
+
+    def free_parameters(self, c) -> np.ndarray:
+        """Free parameter vector (``nan`` where a coefficient is not positive)."""
+        return self.model.from_coefficients(c)[self.model.spec.free]
+
+    def rank(self) -> int:
+        """Rank of the column-scaled weighted design matrix (rows with non-zero weight)."""
+        A = self.Xw[self.data_rows]
+        norms = np.linalg.norm(A, axis=0)
+        return int(np.linalg.matrix_rank(A / np.where(norms > 0, norms, 1.0)))
 
 
 def solve_linear(problem: Problem):
@@ -46,33 +122,9 @@ def solve_linear(problem: Problem):
     predictions : ndarray, shape (n_structures,)
         X c plus a fixed offset, eV.
     """
-    model = problem.model
-    X, columns = model.design_matrix()
-    y = problem.y
-    fixed_offset = 0.0
-    if model.offset and not model.spec["offset"].vary:
-        fixed_offset = model.spec["offset"].value
-    A = problem.sw[:, None] * X
-    b = problem.sw * (y - fixed_offset)
-    has_offset = bool(columns) and columns[-1] == "offset"
-    if problem.lam > 0:
-        cp = model.coefficients(problem.prior)
-        scale = np.where(cp != 0, np.abs(cp), 1.0)
-        A = np.vstack([A, np.diag(np.sqrt(problem.lam) / scale)])
-        b = np.concatenate([b, np.sqrt(problem.lam) * cp / scale])
-    norms = np.linalg.norm(A, axis=0)
-    norms = np.where(norms > 0, norms, 1.0)
-    As = A / norms
-    data_rows = As[: model.n_structures][problem.w > 0]
-    rank = int(np.linalg.matrix_rank(data_rows))
-    if has_offset:  # offset = o⁺ − o⁻, both ≥ 0
-        As = np.hstack([As, -As[:, -1:]])
-    cs, _ = nnls(As, b, maxiter=50 * As.shape[1])
-    if has_offset:
-        cs = np.concatenate([cs[:-2], [cs[-2] - cs[-1]]])
-    c = cs / norms
-    pred = X @ c + fixed_offset
-    return c, columns, rank, pred
+    system = LinearSystem(problem)
+    c = system.solve()
+    return c, system.columns, system.rank(), system.predict(c)
 
 
 def fit_linear(problem: Problem, **_ignored) -> FitResult:
