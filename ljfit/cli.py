@@ -626,6 +626,7 @@ def _fit_options(args, progress) -> dict:
 
 
 def cmd_fit(args) -> int:
+    from . import uncertainty
     from .fitting import fit, methods_for
     from .report import (
         MAX_PROFILE_PARAMETERS,
@@ -673,8 +674,6 @@ def cmd_fit(args) -> int:
                          "no usable parameters")
         fit_kw = {k: v for k, v in opts.items() if k not in ("seed", "progress")}
         if args.cv is not None:
-            from . import uncertainty
-
             run.cv, run.cv_k = {}, args.cv
             for m, r in results.items():
                 if r.success and r.defined:
@@ -686,8 +685,6 @@ def cmd_fit(args) -> int:
                 notes.append(f"cross-validation skipped for {', '.join(skipped)} "
                              "(not converged or parameters undefined)")
         if args.bootstrap:
-            from . import uncertainty
-
             bm = args.bootstrap_method or best
             if bm is None:
                 notes.append("bootstrap skipped: no method succeeded with defined parameters")
@@ -706,14 +703,9 @@ def cmd_fit(args) -> int:
                              f"(more than {MAX_PROFILE_PARAMETERS})")
             else:
                 try:
-                    from . import uncertainty
-                except ImportError as exc:  # pragma: no cover - module missing
+                    run.profiles = uncertainty.profiles(model, ds, results[best])
+                except LJFitError as exc:  # keep the fit: note why there is no figure
                     notes.append(f"profiles.png skipped: {exc}")
-                else:
-                    try:
-                        run.profiles = uncertainty.profiles(model, ds, results[best])
-                    except LJFitError as exc:  # keep the fit: note why there is no figure
-                        notes.append(f"profiles.png skipped: {exc}")
         notes.extend(m for m in captured.messages if m not in notes)
         write_results(run, out, force=bool(args.force), plots=not args.no_plots,
                       protect=protect)
@@ -1038,14 +1030,13 @@ def _blas_threads():
     """Single-threaded BLAS for the run (unless the user set a thread count): the matrices
     are tiny (structures × parameters), so threads bring nothing, and on a loaded machine
     OpenBLAS threads spinning in every small L-BFGS-B / SVD call slowed a basinhopping fit of
-    the example from 1 s to 35 s. threadpoolctl is optional."""
+    the example from 1 s to 35 s. (Each fit limits itself too; this also covers the
+    featurisation, profiles and bootstrap around the fits.)"""
     if any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                      "MKL_NUM_THREADS")):
         return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=1, user_api="blas")
 
 
