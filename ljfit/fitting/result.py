@@ -140,8 +140,10 @@ class FitResult:
 def _scaled_svd(jw):
     norms = np.linalg.norm(jw, axis=0)
     norms = np.where(norms > 0, norms, 1.0)
-    # full V: its rows beyond the rank span the null space, also when m < n
-    u, s, vt = np.linalg.svd(jw / norms, full_matrices=True)
+    # V must be n × n (its rows beyond the rank span the null space): the reduced SVD gives
+    # that when m ≥ n; only when m < n is the full one needed (and U is then small)
+    m, n = jw.shape
+    _, s, vt = np.linalg.svd(jw / norms, full_matrices=m < n)
     return norms, s, vt
 
 
