@@ -76,16 +76,23 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("path", [pytest.param(256, id="batched"),
-                                  pytest.param(0, id="neighbour-list")])
+#: datasets holding periodic cells: they are featurised twice, once per path
+PERIODIC = {"slab_dataset", "fcc_dataset", "small_cells", "mixed_dataset"}
+PATH_CASES = [
+    pytest.param(*case.values, path, id=f"{case.id}-{label}", marks=case.marks)
+    for case in CASES
+    for path, label in ((256, "batched"), (0, "neighbour-list"))
+    if label == "batched" or case.values[0] in PERIODIC
+]
+
+
 @pytest.mark.parametrize("potential", [pytest.param(LJ, id="lj"), pytest.param(Mie(9, 6), id="mie96")])
-@pytest.mark.parametrize("which, kind, cutoff, shift", CASES)
+@pytest.mark.parametrize("which, kind, cutoff, shift, path", PATH_CASES)
 def test_features_match_double_loop(request, which, kind, cutoff, shift, potential, path):
-    """Both featurisation paths (batched all-images broadcasting, and the per-cell matscipy
-    neighbour list that large periodic cells take) against the plain double loop."""
+    """Both featurisation paths (batched all-images broadcasting; the per-cell matscipy
+    neighbour list that periodic cells of more than ``dense_max_atoms`` take) against the
+    plain double loop. Clusters always take the batched path."""
     ds = request.getfixturevalue(which)
-    if path == 0 and not any(s.periodic for s in ds):
-        pytest.skip("clusters always take the batched path")
     f = compute_features(ds, kind=kind, potential=potential, cutoff=cutoff, shift=shift,
                          dense_max_atoms=path)
     labels, (sn, sm, counts, an, am) = reference_features(ds, kind, potential, cutoff, shift)
