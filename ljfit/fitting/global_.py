@@ -60,28 +60,54 @@ class _BoundedStep:
         return np.clip(u, self.lo, self.hi)
 
 
-def _polish(problem: Problem, u_best, t0, method, nfev, njev, seed, extra, success, message):
-    x = _inside(problem, problem.to_x(u_best))
-    sol = _run_ls(problem, x, "linear", 1.0, None)
-    if sol.cost <= problem.cost(x):
-        x = sol.x
-    nfev += sol.nfev
-    njev += sol.njev or 0
-    return diagnose(
-        problem, x, method=method, nfev=nfev, njev=njev,
-        wall_time=time.perf_counter() - t0, success=success, message=message, seed=seed,
-        extra=extra,
-    )
+class _Search:
+    """What every global search shares: finite bounds and a start in internal coordinates,
+    the objective with its gradient (counted, and cached for the last point since scipy
+    asks for the value and the gradient separately), a progress bar, and the final polish.
+    """
 
+    def __init__(self, problem: Problem, x0, desc: str, total: int, progress):
+        self.t0 = time.perf_counter()
+        self.problem = problem
+        self.lo, self.hi = problem.search_bounds()
+        self.bounds = list(zip(self.lo, self.hi))
+        if x0 is None:
+            self.x_start = starting_point(problem)[0]
+        else:
+            self.x_start = _inside(problem, np.asarray(x0, dtype=float))
+        self.u0 = np.clip(problem.to_u(self.x_start), self.lo, self.hi)
+        self.nfev = 0
+        self._last = None
+        self.bar = _Bar(total, desc, progress)
 
-def _counted(problem):
-    counter = {"nfev": 0}
+    def fg(self, u):
+        """(F, ∇F) in internal coordinates."""
+        if self._last is not None and np.array_equal(u, self._last[0]):
+            return self._last[1]
+        self.nfev += 1
+        value = self.problem.cost_and_grad_u(u)
+        self._last = (np.array(u, dtype=float), value)
+        return value
 
-    def fg(u):
-        counter["nfev"] += 1
-        return problem.cost_and_grad_u(u)
+    def f(self, u):
+        return self.fg(u)[0]
 
-    return fg, counter
+    def grad(self, u):
+        return self.fg(u)[1]
+
+    def finish(self, u_best, method, seed, extra, success, message) -> FitResult:
+        """Close the bar, polish the best point with least_squares, diagnose."""
+        self.bar.close()
+        problem = self.problem
+        x = _inside(problem, problem.to_x(u_best))
+        sol = _run_ls(problem, x, "linear", 1.0, None)
+        if sol.cost <= problem.cost(x):
+            x = sol.x
+        return diagnose(
+            problem, x, method=method, nfev=self.nfev + sol.nfev,
+            njev=self.nfev + (sol.njev or 0), wall_time=time.perf_counter() - self.t0,
+            success=success, message=message, seed=seed, extra=extra,
+        )
 
 
 def fit_basinhopping(problem: Problem, *, seed: int | None = 0, niter: int = 100,
@@ -94,106 +120,84 @@ def fit_basinhopping(problem: Problem, *, seed: int | None = 0, niter: int = 100
     (internal) range: LJ costs have wide flat plateaus (σ or ε so small that every energy
     vanishes) from which short hops never escape, so hops are wide by default.
     """
-    t0 = time.perf_counter()
+    search = _Search(problem, x0, "basinhopping", niter, progress)
+    lo, hi = search.lo, search.hi
     rng = np.random.default_rng(seed)
-    lo, hi = problem.search_bounds()
-    x_start = starting_point(problem)[0] if x0 is None else _inside(problem, np.asarray(x0, float))
-    u0 = np.clip(problem.to_u(x_start), lo, hi)
-    fg, counter = _counted(problem)
-    temperature = float(T) if T is not None else max(problem.cost(x_start), 1e-12)
-    bar = _Bar(niter, "basinhopping", progress)
+    temperature = float(T) if T is not None else max(problem.cost(search.x_start), 1e-12)
 
     def accept(f_new, x_new, f_old, x_old):  # noqa: ARG001 (scipy's signature)
         return bool(np.all(x_new >= lo) and np.all(x_new <= hi))
 
-    def callback(u, f, accepted):  # noqa: ARG001
-        bar.step(f)
-
     try:
         res = basinhopping(
-            fg,
-            u0,
+            search.fg,
+            search.u0,
             niter=niter,
             T=temperature,
-            minimizer_kwargs={"method": "L-BFGS-B", "jac": True, "bounds": list(zip(lo, hi))},
+            minimizer_kwargs={"method": "L-BFGS-B", "jac": True, "bounds": search.bounds},
             take_step=_BoundedStep(lo, hi, np.random.default_rng(rng.integers(2**63)), stepsize),
             accept_test=accept,
-            callback=callback,
+            callback=lambda u, f, accepted: search.bar.step(f),
             rng=rng,
         )
-    finally:
-        bar.close()
-    success = bool(res.lowest_optimization_result.success)
+    except BaseException:
+        search.bar.close()
+        raise
     msg = f"basinhopping ({niter} hops): " + "; ".join(map(str, res.message))
-    return _polish(problem, res.x, t0, "basinhopping", counter["nfev"], counter["nfev"], seed,
-                   {"niter": niter, "T": temperature}, success, msg)
+    return search.finish(res.x, "basinhopping", seed, {"niter": niter, "T": temperature},
+                         bool(res.lowest_optimization_result.success), msg)
 
 
 def fit_dual_annealing(problem: Problem, *, seed: int | None = 0, maxiter: int = 300,
                        x0=None, progress=None, **_ignored) -> FitResult:
     """Generalised simulated annealing (scipy's dual_annealing) with an L-BFGS-B local
     search that uses the analytic gradient."""
-    t0 = time.perf_counter()
-    lo, hi = problem.search_bounds()
-    x_start = starting_point(problem)[0] if x0 is None else _inside(problem, np.asarray(x0, float))
-    u0 = np.clip(problem.to_u(x_start), lo, hi)
-    fg, counter = _counted(problem)
-    bar = _Bar(maxiter, "dual_annealing", progress)
-
-    def f_only(u):
-        return fg(u)[0]
-
-    def callback(u, f, context):  # noqa: ARG001
-        bar.step(f)
-
+    search = _Search(problem, x0, "dual_annealing", maxiter, progress)
     try:
         res = dual_annealing(
-            f_only,
-            bounds=list(zip(lo, hi)),
+            search.f,
+            bounds=search.bounds,
             maxiter=maxiter,
             # scipy adds the bounds to the local search only when no minimizer_kwargs are
             # given: without them L-BFGS-B leaves the box (exp overflow in log ε)
-            minimizer_kwargs={"method": "L-BFGS-B", "jac": lambda u: fg(u)[1],
-                              "bounds": list(zip(lo, hi))},
+            minimizer_kwargs={"method": "L-BFGS-B", "jac": search.grad,
+                              "bounds": search.bounds},
             rng=np.random.default_rng(seed),
-            x0=u0,
-            callback=callback,
+            x0=search.u0,
+            callback=lambda u, f, context: search.bar.step(f),
         )
-    finally:
-        bar.close()
+    except BaseException:
+        search.bar.close()
+        raise
     msg = "dual_annealing: " + "; ".join(map(str, np.atleast_1d(res.message)))
-    return _polish(problem, res.x, t0, "dual_annealing", counter["nfev"], counter["nfev"], seed,
-                   {"maxiter": maxiter}, bool(res.success), msg)
+    return search.finish(res.x, "dual_annealing", seed, {"maxiter": maxiter},
+                         bool(res.success), msg)
 
 
 def fit_differential_evolution(problem: Problem, *, seed: int | None = 0, maxiter: int = 300,
                                popsize: int = 15, x0=None, progress=None,
                                **_ignored) -> FitResult:
     """Differential evolution in the bounds, polished by least_squares."""
-    t0 = time.perf_counter()
-    lo, hi = problem.search_bounds()
-    x_start = starting_point(problem)[0] if x0 is None else _inside(problem, np.asarray(x0, float))
-    u0 = np.clip(problem.to_u(x_start), lo, hi)
-    fg, counter = _counted(problem)
-    bar = _Bar(maxiter, "differential_evolution", progress)
+    search = _Search(problem, x0, "differential_evolution", maxiter, progress)
 
-    def callback(intermediate_result):
-        bar.step(intermediate_result.fun)
+    def callback(intermediate_result):  # scipy passes an OptimizeResult to this name
+        search.bar.step(intermediate_result.fun)
 
     try:
         res = differential_evolution(
-            lambda u: fg(u)[0],
-            bounds=list(zip(lo, hi)),
+            search.f,
+            bounds=search.bounds,
             maxiter=maxiter,
             popsize=popsize,
             rng=np.random.default_rng(seed),
-            x0=u0,
+            x0=search.u0,
             polish=False,
             callback=callback,
             tol=1e-8,
         )
-    finally:
-        bar.close()
-    return _polish(problem, res.x, t0, "differential_evolution", counter["nfev"], 0, seed,
-                   {"maxiter": maxiter, "popsize": popsize}, bool(res.success),
-                   f"differential_evolution: {res.message}")
+    except BaseException:
+        search.bar.close()
+        raise
+    return search.finish(res.x, "differential_evolution", seed,
+                         {"maxiter": maxiter, "popsize": popsize}, bool(res.success),
+                         f"differential_evolution: {res.message}")
