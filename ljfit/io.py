@@ -762,6 +762,13 @@ def _read_substrate_file(path: Path, display: str, need_energy: bool):
             ) from None
         if not math.isfinite(energy):
             raise DataError(f"energy is {tokens[1]}, not a finite number", f"{display}:2")
+    body = _xyz_body(lines, count, display)
+    symbols, positions = _parse_atom_lines(body, 3, display)
+    return symbols, positions, energy
+
+
+def _xyz_body(lines: list[str], count: int, display: str) -> list[str]:
+    """The atom lines after an XYZ header, checked against the count line."""
     body = lines[2:]
     if len(body) != count:
         raise DataError(
@@ -769,8 +776,7 @@ def _read_substrate_file(path: Path, display: str, need_energy: bool):
             f"{len(body)} atom line(s) follow",
             f"{display}:1",
         )
-    symbols, positions = _parse_atom_lines(body, 3, display)
-    return symbols, positions, energy
+    return body
 
 
 def _read_extended_file(path: Path, display: str):
@@ -784,15 +790,7 @@ def _read_extended_file(path: Path, display: str):
     first_lineno = 1
     head = lines[0].split()
     if len(head) == 1 and head[0].isdigit():  # an XYZ header after all
-        count = int(head[0])
-        body = lines[2:]
-        if len(body) != count:
-            raise DataError(
-                f"atom count mismatch: the count line says {count} atoms but "
-                f"{len(body)} atom line(s) follow",
-                f"{display}:1",
-            )
-        lines, first_lineno = body, 3
+        lines, first_lineno = _xyz_body(lines, int(head[0]), display), 3
     symbols, positions = _parse_atom_lines(lines, first_lineno, display)
     return symbols, positions, first_lineno
 
