@@ -872,3 +872,28 @@ def test_bootstrap_method_option(tmp_path):
     m = _metrics(out)
     assert m["bootstrap"]["method"] == "least_squares" and m["bootstrap"]["n"] == 10
     assert "## Bootstrap (least_squares)" in (out / "report.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------
+# every malformed input of the reading tests, through the command line
+# ---------------------------------------------------------------------------------------
+from test_io import MALFORMED as _IO_MALFORMED  # noqa: E402
+
+_READ_FLAGS = {"energies_csv": "--energies-csv", "energy_unit": "--energy-unit",
+               "layout": "--layout", "groups": "--groups", "energy_key": "--energy-key",
+               "n_substrate": "--n-substrate"}
+
+
+@pytest.mark.parametrize("build, where, word", _IO_MALFORMED)
+def test_every_reading_error_is_exit_2_one_line(tmp_path, capsys, build, where, word):
+    """Each malformed input of tests/test_io.py: exit 2, one line naming the file, no
+    traceback, no output folder."""
+    path, kwargs = build(tmp_path)
+    argv = ["fit", str(path), "--out", str(tmp_path / "out"), "--quiet", *FAST[:2]]
+    for key, value in kwargs.items():
+        argv += [_READ_FLAGS[key], str(value)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    line = _one_error_line(err)
+    assert (where or str(tmp_path)) in line and word in line
+    assert not (tmp_path / "out").exists()
