@@ -26,6 +26,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import DataError, FitError, LJFitError
+from .params import normalize_mixing, normalize_scope
+from .potentials import parse_potential
 
 __all__ = ["main", "build_parser"]
 
@@ -105,35 +107,22 @@ def _seed(text) -> int:
     return _int(text, 0)
 
 
-def _scope(text) -> str:
-    from .params import normalize_scope
+def _library_type(parse):
+    """An argparse type from a library parser: its FitError becomes the usage error, with
+    the library's own message (which lists the valid choices), so the two never disagree."""
 
-    try:
-        return normalize_scope(text)
-    except FitError:
-        raise argparse.ArgumentTypeError(
-            f"expected one of per-site, per-element, per-pair, got {text!r}"
-        ) from None
+    def convert(text):
+        try:
+            return parse(text)
+        except FitError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
-
-def _mixing(text) -> str:
-    from .params import normalize_mixing
-
-    try:
-        return normalize_mixing(text)
-    except FitError:
-        raise argparse.ArgumentTypeError(
-            f"expected lorentz-berthelot or geometric, got {text!r}"
-        ) from None
+    return convert
 
 
-def _potential(text) -> str:
-    from .potentials import parse_potential
-
-    try:
-        return parse_potential(text).name
-    except FitError as exc:
-        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+_scope = _library_type(normalize_scope)
+_mixing = _library_type(normalize_mixing)
+_potential = _library_type(lambda text: parse_potential(text).name)
 
 
 def _methods(text) -> str:
