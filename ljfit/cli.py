@@ -510,12 +510,13 @@ def _read(path, options: dict, require_energies=True):
     return read_dataset(path, require_energies=require_energies, **options)
 
 
-def _build_model(dataset, args, with_bounds=True):
+def _build_model(dataset, args, with_bounds=True, scope=None):
+    """The model the options describe (``scope`` overrides ``--scope``)."""
     from .model import LJModel
 
     model = LJModel(
         dataset,
-        scope=args.scope or "per-pair",
+        scope=scope or args.scope or "per-pair",
         mixing=args.mixing or "lorentz-berthelot",
         potential=args.potential or "lj",
         cutoff=args.cutoff,
@@ -717,13 +718,10 @@ def _scope_report(ds, args, scope):
 
     from .fitting import Problem, starting_point
     from .fitting.result import diagnose
-    from .model import LJModel
 
     row = {"scope": scope}
     try:
-        model = LJModel(ds, scope=scope, mixing=args.mixing or "lorentz-berthelot",
-                        potential=args.potential or "lj", cutoff=args.cutoff,
-                        shift=bool(args.shift), offset=bool(args.offset))
+        model = _build_model(ds, args, with_bounds=False, scope=scope)
     except LJFitError as exc:
         row["error"] = str(exc)
         return row
