@@ -293,12 +293,12 @@ def test_force_never_deletes_the_input(tmp_path, capsys):
 @pytest.mark.parametrize("exc, code", [(KeyboardInterrupt, 130), (RuntimeError, 1)],
                          ids=["interrupt", "crash"])
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch, capsys, exc, code):
-    import ljfit.report
+    import ljfit.report.folder
 
     def boom(*a, **k):
         raise exc("stop")
 
-    monkeypatch.setattr(ljfit.report, "markdown_report", boom)
+    monkeypatch.setattr(ljfit.report.folder, "markdown_report", boom)
     out = tmp_path / "out"
     assert main(["fit", str(EXAMPLE), "--out", str(out), *FAST]) == code
     assert list(tmp_path.iterdir()) == []
@@ -460,7 +460,7 @@ def test_fix_and_bounds_take_effect(tmp_path):
     df = pd.read_csv(out / "parameters.csv")
     # a fixed sigma makes the model non-linear: "all" leaves the linear method out
     args = parse_args(["fit", str(EXAMPLE), "--fix", "sigma[Au-H]=2.7"])
-    model = cli._build_model(ljfit.read_dataset(EXAMPLE), args)
+    model = cli.common._build_model(ljfit.read_dataset(EXAMPLE), args)
     assert "linear" not in ljfit.fitting.methods_for(model, "all")
     fixed = df[df.name == "sigma[Au-H]"]
     assert (fixed.value == 2.7).all() and fixed.stderr.isna().all()
@@ -755,7 +755,9 @@ def test_internal_error_exit_1(monkeypatch, capsys):
     def boom(args):
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr(cli, "cmd_info", boom)
+    from ljfit.cli import info as info_command
+
+    monkeypatch.setattr(info_command, "cmd_info", boom)
     assert main(["info", str(EXAMPLE)]) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
@@ -859,7 +861,7 @@ def test_default_out_name_is_safe():
     class D:
         name = "*.extxyz"
 
-    assert cli._default_out(D()) == Path("results") / "extxyz"
+    assert cli.common._default_out(D()) == Path("results") / "extxyz"
 
 
 def test_bootstrap_method_option(tmp_path):

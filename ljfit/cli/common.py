@@ -1,0 +1,112 @@
+"""Steps every command shares: reading, building the model, warnings, output paths."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+
+from ..errors import FitError
+
+# ----------------------------------------------------------------------------------------
+# shared steps
+# ----------------------------------------------------------------------------------------
+
+
+def _reading_options(args) -> dict:
+    return {
+        "layout": args.layout or "auto",
+        "n_substrate": args.n_substrate,
+        "groups": args.groups or "auto",
+        "energy_key": args.energy_key or "energy",
+        "energy_unit": args.energy_unit or "eV",
+        "energies_csv": args.energies_csv,
+    }
+
+
+def _read(path, options: dict, require_energies=True):
+    from ..io import read_dataset
+
+    return read_dataset(path, require_energies=require_energies, **options)
+
+
+def _build_model(dataset, args, with_bounds=True, scope=None):
+    """The model the options describe (``scope`` overrides ``--scope``)."""
+    from ..model import LJModel
+
+    model = LJModel(
+        dataset,
+        scope=scope or args.scope or "per-pair",
+        mixing=args.mixing or "lorentz-berthelot",
+        potential=args.potential or "lj",
+        cutoff=args.cutoff,
+        shift=bool(args.shift),
+        offset=bool(args.offset),
+    )
+    if with_bounds:
+        spec = model.spec
+        bounds = dict(getattr(args, "bounds", None) or [])
+        fixed = dict(getattr(args, "fix", None) or [])
+        both = sorted(set(bounds) & set(fixed))
+        if both:
+            raise FitError(f"--bounds and --fix both name {', '.join(both)}")
+        if bounds:
+            spec = spec.with_bounds(bounds)
+        if fixed:
+            spec = spec.with_fixed(fixed)
+        if bounds or fixed:
+            model = model.with_spec(spec)
+    return model
+
+
+def _warning_text(w) -> str:
+    """One line: the message, and for anything but a UserWarning its category and origin
+    (a numerical RuntimeWarning means little without them)."""
+    text = " ".join(str(w.message).split())
+    if issubclass(w.category, UserWarning) and w.category is UserWarning:
+        return text
+    where = f"{Path(w.filename).parent.name}/{Path(w.filename).name}:{w.lineno}"
+    return f"{w.category.__name__} in {where}: {text}"
+
+
+class _Captured:
+    """Collect Python warnings raised while running a command (existing filters apply)."""
+
+    def __enter__(self):
+        self._cm = warnings.catch_warnings(record=True)
+        self.records = self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+    @property
+    def messages(self) -> list:
+        return list(dict.fromkeys(_warning_text(w) for w in self.records))
+
+
+def _emit_warnings(messages, quiet):
+    if not quiet:
+        for m in messages:
+            print(f"ljfit: warning: {m}", file=sys.stderr)
+
+
+def _default_out(dataset) -> Path:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset.name).strip("._") or "dataset"
+    return Path("results") / name
+
+
+def _input_paths(args) -> list:
+    paths = []
+    for p in (getattr(args, "path", None), getattr(args, "energies_csv", None),
+              getattr(args, "config", None)):
+        if not p:
+            continue
+        p = str(p)
+        # a glob pattern: protect the folder it looks into
+        while any(c in p for c in "*?["):
+            p = os.path.dirname(p) or "."
+        paths.append(p)
+    return paths

@@ -1,0 +1,129 @@
+"""``ljfit fit``: read, fit with one or more methods, write the results folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..errors import FitError, LJFitError
+from .common import (
+    _build_model,
+    _Captured,
+    _default_out,
+    _input_paths,
+    _read,
+    _reading_options,
+)
+
+# ----------------------------------------------------------------------------------------
+# fit
+# ----------------------------------------------------------------------------------------
+
+
+def _fit_options(args, progress) -> dict:
+    opts = {"seed": 0 if args.seed is None else args.seed}
+    if args.regularization is not None:
+        opts["regularization"] = args.regularization
+    if args.prior:
+        opts["prior"] = dict(args.prior)
+    if args.loss is not None:
+        opts["loss"] = args.loss
+    if args.f_scale is not None:
+        opts["f_scale"] = args.f_scale
+    if args.niter is not None:
+        opts["niter"] = args.niter
+    if args.maxiter is not None:
+        opts["maxiter"] = args.maxiter
+    if args.n_starts is not None:
+        opts["n_starts"] = args.n_starts
+    opts["progress"] = progress
+    return opts
+
+
+def cmd_fit(args) -> int:
+    from .. import uncertainty
+    from ..fitting import fit, methods_for
+    from ..report import (
+        MAX_PROFILE_PARAMETERS,
+        FitRun,
+        check_output_dir,
+        summary_text,
+        write_results,
+    )
+
+    t0 = time.perf_counter()
+    if not args.no_plots:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, never a window; before pyplot is imported
+    quiet = bool(args.quiet)
+    progress = False if quiet else None
+    read_opts = _reading_options(args)
+    protect = _input_paths(args)
+    notes = []
+    with _Captured() as captured:
+        ds = _read(args.path, read_opts)
+        out = Path(args.out) if args.out else _default_out(ds)
+        check_output_dir(out, bool(args.force), protect)  # fail before the work
+        model = _build_model(ds, args)
+        methods = methods_for(model, args.method or "all")
+        if args.bootstrap and args.bootstrap_method and args.bootstrap_method not in methods:
+            raise FitError(
+                f"--bootstrap-method {args.bootstrap_method}: not among the methods run "
+                f"({', '.join(methods)}); add it to --method")
+        opts = _fit_options(args, progress)
+        if opts.get("loss", "linear") != "linear" or "f_scale" in opts:
+            ignoring = [m for m in methods if m != "least_squares"]
+            if ignoring:
+                notes.append(f"--loss/--f-scale apply to least_squares only; "
+                             f"{', '.join(ignoring)} minimise the plain squared error")
+        results = {}
+        for m in methods:
+            results[m] = fit(model, ds, m, **opts)
+        run = FitRun(ds, model, results, read_options=read_opts,
+                     fit_options={k: v for k, v in opts.items() if k != "progress"},
+                     notes=notes, t0=t0)
+        best = run.best
+        if best is None:
+            notes.append("no method succeeded with defined parameters: params.json holds "
+                         "no usable parameters")
+        fit_kw = {k: v for k, v in opts.items() if k not in ("seed", "progress")}
+        if args.cv is not None:
+            run.cv, run.cv_k = {}, args.cv
+            for m, r in results.items():
+                if r.success and r.defined:
+                    run.cv[m] = uncertainty.cross_validate(
+                        model, ds, method=m, k=args.cv, seed=opts["seed"], result=r,
+                        progress=False, **fit_kw)
+            skipped = [m for m in results if m not in run.cv]
+            if skipped:
+                notes.append(f"cross-validation skipped for {', '.join(skipped)} "
+                             "(not converged or parameters undefined)")
+        if args.bootstrap:
+            bm = args.bootstrap_method or best
+            if bm is None:
+                notes.append("bootstrap skipped: no method succeeded with defined parameters")
+            else:
+                run.bootstrap_method = bm
+                run.bootstrap = uncertainty.bootstrap(
+                    model, ds, method=bm, n=args.bootstrap, seed=opts["seed"],
+                    result=results.get(bm), progress=progress, **fit_kw)
+        if not args.no_plots and best is not None:
+            if results[best].correlation is None:
+                notes.append("correlation.png skipped: the best fit has no correlation matrix "
+                             "(no more structures than free parameters, or a rank-deficient "
+                             "Jacobian)")
+            if model.n_free > MAX_PROFILE_PARAMETERS:
+                notes.append(f"profiles.png skipped: {model.n_free} free parameters "
+                             f"(more than {MAX_PROFILE_PARAMETERS})")
+            else:
+                try:
+                    run.profiles = uncertainty.profiles(model, ds, results[best])
+                except LJFitError as exc:  # keep the fit: note why there is no figure
+                    notes.append(f"profiles.png skipped: {exc}")
+        notes.extend(m for m in captured.messages if m not in notes)
+        write_results(run, out, force=bool(args.force), plots=not args.no_plots,
+                      protect=protect)
+    if not quiet:
+        print(summary_text(run, out))
+    return 0

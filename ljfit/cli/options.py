@@ -1,0 +1,468 @@
+"""Option types of the command line (also applied to the values of a --config file), the parser and the --config merge."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from .. import __version__
+from ..errors import DataError, FitError
+from ..params import normalize_mixing, normalize_scope
+from ..potentials import parse_potential
+
+_SCOPES_HELP = "per-site|per-element|per-pair"
+_METHODS_HELP = "linear, least_squares, basinhopping, dual_annealing, differential_evolution"
+
+
+class _UsageError(Exception):
+    """An argparse error, printed as one line by :func:`main`."""
+
+    def __init__(self, message, prog):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        raise _UsageError(message, self.prog)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=30, width=100)
+
+
+# ----------------------------------------------------------------------------------------
+# option types (also applied to the values of a --config file)
+# ----------------------------------------------------------------------------------------
+
+
+def _float(text) -> float:
+    if isinstance(text, bool):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _positive_float(text) -> float:
+    v = _float(text)
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _nonneg_float(text) -> float:
+    v = _float(text)
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+
+def _int(text, minimum=None) -> int:
+    if isinstance(text, bool):
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if isinstance(text, float) and text.is_integer():
+        text = int(text)
+    try:
+        v = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if minimum is not None and v < minimum:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+    return v
+
+
+def _positive_int(text) -> int:
+    return _int(text, 1)
+
+
+def _nonneg_int(text) -> int:
+    return _int(text, 0)
+
+
+def _seed(text) -> int:
+    return _int(text, 0)
+
+
+def _library_type(parse):
+    """An argparse type from a library parser: its FitError becomes the usage error, with
+    the library's own message (which lists the valid choices), so the two never disagree."""
+
+    def convert(text):
+        try:
+            return parse(text)
+        except FitError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+    return convert
+
+
+_scope = _library_type(normalize_scope)
+_mixing = _library_type(normalize_mixing)
+_potential = _library_type(lambda text: parse_potential(text).name)
+
+
+def _methods(text) -> str:
+    if isinstance(text, (list, tuple)):
+        text = ",".join(map(str, text))
+    items = [m.strip() for m in str(text).split(",") if m.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one method")
+    return ",".join(items)
+
+
+def _bootstrap_n(text) -> int:
+    n = _int(text, 0)
+    if n == 1:
+        raise argparse.ArgumentTypeError("expected 0 (no bootstrap) or at least 2 resamples, got 1")
+    return n
+
+
+def _cv(text):
+    if str(text).strip().lower() == "loo":
+        return "loo"
+    try:
+        k = _int(text, 2)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of folds K >= 2 or 'loo', got {text!r}"
+        ) from None
+    return k
+
+
+def _split_assignment(text, what):
+    if not isinstance(text, str) or "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    name, value = text.split("=", 1)
+    name = name.strip()
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (no name)")
+    return name, value.strip()
+
+
+def _bounds_item(text):
+    if isinstance(text, tuple):
+        return text
+    name, value = _split_assignment(text, "NAME=LO:HI, e.g. sigma[Au-C]=2.5:4")
+    parts = value.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=LO:HI, e.g. sigma[Au-C]=2.5:4, got {text!r}"
+        )
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bounds of {name}: LO and HI must be numbers (or -inf/inf), got {value!r}"
+        ) from None
+    if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+        raise argparse.ArgumentTypeError(f"bounds of {name}: need LO < HI, got {value!r}")
+    return name, (lo, hi)
+
+
+def _value_item(text, what="NAME=VALUE"):
+    if isinstance(text, tuple):
+        return text
+    name, value = _split_assignment(text, f"{what}, e.g. epsilon[Au-C]=0.02")
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name}: VALUE must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{name}: VALUE must be finite, got {value!r}")
+    return name, v
+
+
+# ----------------------------------------------------------------------------------------
+# the parser
+# ----------------------------------------------------------------------------------------
+
+_FIT_EPILOG = """\
+examples:
+  ljfit fit data/example                           all methods, results/example/
+  ljfit fit data/example --method linear,least_squares --out /tmp/run --force
+  ljfit fit data/example_tags --scope per-element --mixing geometric
+  ljfit fit runs/*.extxyz --groups tags --energy-unit kcal/mol --cutoff 10 --shift
+  ljfit fit data/example --fix 'sigma[Au-H]=2.7' --bounds 'epsilon[Au-C]=0.005:0.05'
+  ljfit fit data/example --regularization 0.1 --prior 'sigma[Au-O]=3.0'
+  ljfit fit data/example --cv loo --bootstrap 200
+  ljfit fit data/example --config fit.toml         options from TOML, command line wins
+
+files written: parameters.csv params.json predictions.csv metrics.json lammps.in
+               parity.png residuals.png potentials.png correlation.png profiles.png report.md
+"""
+
+_INFO_EPILOG = """\
+examples:
+  ljfit info data/example
+  ljfit info data/example_tags/dimers.extxyz --groups tags
+"""
+
+_PREDICT_EPILOG = """\
+examples:
+  ljfit predict results/example/params.json data/example
+  ljfit predict results/example/params.json new_structures.extxyz --out energies.csv
+
+The model (scope, mixing, potential, cutoff, shift, offset) and the group rule are taken
+from params.json; reading options given here override the recorded ones.
+"""
+
+_CHECK_EPILOG = """\
+examples:
+  ljfit check-grad data/example
+  ljfit check-grad data/example --scope per-element --mixing geometric --offset
+"""
+
+
+def _add_reading(p, defaults_note=True):
+    g = p.add_argument_group("reading")
+    g.add_argument("--layout", choices=("auto", "seed", "ase"),
+                   help="auto (default), seed (p_N.xyz + p_N_extended.xyz folder) or ase")
+    g.add_argument("--n-substrate", type=_positive_int, metavar="N",
+                   help="number of substrate (group A) atoms at the start of each structure")
+    g.add_argument("--groups", metavar="HOW",
+                   help="tags|fragments|first:N|all|auto|array:NAME (default auto)")
+    g.add_argument("--energy-key", metavar="KEY",
+                   help="info key or calculator result holding the energy (default energy)")
+    g.add_argument("--energy-unit", metavar="UNIT",
+                   help="eV|kcal/mol|kJ/mol|Ha: unit of the energies in the files (default eV)")
+    g.add_argument("--energies-csv", metavar="FILE", help="CSV file with columns name,energy")
+    return g
+
+
+def _add_model(p, bounds=True):
+    g = p.add_argument_group("model")
+    g.add_argument("--scope", type=_scope, metavar="SCOPE",
+                   help=f"{_SCOPES_HELP} (default per-pair)")
+    g.add_argument("--mixing", type=_mixing, metavar="RULE",
+                   help="lorentz-berthelot (default) or geometric: per-element mixing rule")
+    g.add_argument("--potential", type=_potential, metavar="POT",
+                   help="lj (default) or mie:N:M, e.g. mie:9:6")
+    g.add_argument("--cutoff", type=_positive_float, metavar="R",
+                   help="pair cutoff in Å (required for periodic structures; default none)")
+    g.add_argument("--shift", action="store_true", default=None,
+                   help="shift each pair energy to zero at the cutoff")
+    g.add_argument("--offset", action="store_true", default=None,
+                   help="fit a constant energy offset (eV)")
+    if bounds:
+        g.add_argument("--bounds", action="append", type=_bounds_item, metavar="NAME=LO:HI",
+                       help="bounds of a parameter (repeatable), e.g. 'sigma[Au-C]=2.5:4'")
+        g.add_argument("--fix", action="append", type=_value_item, metavar="NAME=VALUE",
+                       help="hold a parameter fixed (repeatable), e.g. 'sigma[Au-H]=2.7'")
+    return g
+
+
+def _add_common(p):
+    g = p.add_argument_group("general")
+    g.add_argument("--config", metavar="FILE",
+                   help="TOML file with option values (keys: option names); command line wins")
+    g.add_argument("--quiet", action="store_true", default=None,
+                   help="print nothing but errors (no progress bars, no summary)")
+    g.add_argument("--debug", action="store_true", default=None,
+                   help="show the traceback of unexpected errors")
+    return g
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``ljfit`` (subcommands fit, info, predict, check-grad)."""
+    parser = _Parser(
+        prog="ljfit",
+        description="Fit Lennard-Jones (and Mie) parameters to reference energies of atomic "
+                    "structures.",
+        formatter_class=_Formatter,
+        epilog="run 'ljfit COMMAND --help' for the options and examples of a command",
+    )
+    parser.add_argument("--version", action="version", version=f"ljfit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
+
+    # fit ------------------------------------------------------------------------------
+    p = sub.add_parser("fit", help="fit parameters and write the results folder",
+                       description="Read structures and reference energies, fit the model "
+                                   "with one or more methods, write the results folder.",
+                       formatter_class=_Formatter, epilog=_FIT_EPILOG)
+    p.add_argument("path", metavar="PATH", help="folder, file or glob pattern of structures")
+    _add_reading(p)
+    _add_model(p)
+    g = p.add_argument_group("fitting")
+    g.add_argument("--method", type=_methods, metavar="LIST",
+                   help=f"comma list of {_METHODS_HELP}, or all (default: every method "
+                        "that applies)")
+    g.add_argument("--loss", choices=("linear", "soft_l1", "huber", "cauchy", "arctan"),
+                   help="robust loss of least_squares (default linear)")
+    g.add_argument("--f-scale", type=_positive_float, metavar="EV",
+                   help="residual scale of the robust loss, eV (default 1)")
+    g.add_argument("--regularization", type=_nonneg_float, metavar="LAMBDA",
+                   help="ridge strength λ >= 0 toward the prior (default 0)")
+    g.add_argument("--prior", action="append", type=_value_item, metavar="NAME=VALUE",
+                   help="prior value of a parameter for --regularization (repeatable)")
+    g.add_argument("--seed", type=_seed, metavar="N", help="random seed (default 0)")
+    g.add_argument("--niter", type=_positive_int, metavar="N",
+                   help="basinhopping hops (default 100)")
+    g.add_argument("--maxiter", type=_positive_int, metavar="N",
+                   help="dual_annealing / differential_evolution iterations (default 300)")
+    g.add_argument("--n-starts", type=_nonneg_int, metavar="N",
+                   help="extra seeded random starts of least_squares (default 0)")
+    g = p.add_argument_group("uncertainty")
+    g.add_argument("--bootstrap", type=_bootstrap_n, metavar="N",
+                   help="bootstrap resamples (default 0: none); adds ci_low, ci_high")
+    g.add_argument("--bootstrap-method", metavar="METHOD",
+                   help="method refitted in the bootstrap (default: the best method)")
+    g.add_argument("--cv", type=_cv, metavar="K|loo",
+                   help="K-fold or leave-one-out cross-validation of every successful method")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="DIR",
+                   help="results folder (default results/<dataset name>/)")
+    g.add_argument("--force", action="store_true", default=None,
+                   help="replace DIR when it exists and is not empty")
+    g.add_argument("--no-plots", action="store_true", default=None,
+                   help="write no figures (and compute no cost profiles)")
+    _add_common(p)
+    p.set_defaults(func="fit:cmd_fit")
+
+    # info -----------------------------------------------------------------------------
+    p = sub.add_parser("info", help="summarise a dataset and which scopes it determines",
+                       description="Dataset summary, and for every scope: free parameters "
+                                   "against structures and the Jacobian rank at the "
+                                   "least_squares starting point; a suggested scope.",
+                       formatter_class=_Formatter, epilog=_INFO_EPILOG)
+    p.add_argument("path", metavar="PATH")
+    _add_reading(p)
+    _add_model(p, bounds=False)
+    _add_common(p)
+    p.set_defaults(func="info:cmd_info")
+
+    # predict --------------------------------------------------------------------------
+    p = sub.add_parser("predict", help="energies of structures with fitted parameters",
+                       description="Energies (eV) of structures with the parameters of a "
+                                   "params.json: CSV structure,energy (+ reference).",
+                       formatter_class=_Formatter, epilog=_PREDICT_EPILOG)
+    p.add_argument("params", metavar="PARAMS_JSON", help="params.json written by ljfit fit")
+    p.add_argument("path", metavar="PATH")
+    _add_reading(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="FILE", help="CSV file (default: standard output)")
+    g.add_argument("--force", action="store_true", default=None,
+                   help="replace FILE when it exists")
+    _add_common(p)
+    p.set_defaults(func="predict:cmd_predict")
+
+    # check-grad -----------------------------------------------------------------------
+    p = sub.add_parser("check-grad", help="analytic against finite-difference Jacobian",
+                       description="Compare the analytic Jacobian with central finite "
+                                   "differences at the starting point of a fit and at a\n"
+                                   "seeded random point in the bounds around it (each "
+                                   "epsilon, sigma scaled by a random factor\nin "
+                                   "[0.82, 1.22]). Prints 'max relative error: <value>' per "
+                                   "point and overall\n(per parameter: max |analytic - FD| "
+                                   "/ max |analytic| over the structures).",
+                       formatter_class=_Formatter, epilog=_CHECK_EPILOG)
+    p.add_argument("path", metavar="PATH")
+    _add_reading(p)
+    _add_model(p)
+    p.add_argument("--seed", type=_seed, metavar="N", help="seed of the random point (default 0)")
+    _add_common(p)
+    p.set_defaults(func="check_grad:cmd_check_grad")
+
+    parser._ljfit_subparsers = sub.choices  # noqa: SLF001 (used by the --config handling)
+    return parser
+
+
+# ----------------------------------------------------------------------------------------
+# --config
+# ----------------------------------------------------------------------------------------
+
+_NOT_CONFIGURABLE = {"help", "config", "path", "params", "func", "command", "version"}
+
+
+def _load_config(path) -> dict:
+    import tomllib
+
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise DataError("config file not found", str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read the config file ({exc.strerror or exc})", str(path)) from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"not a valid TOML file ({exc})", str(path)) from None
+
+
+def _config_value(action, key, value, where):
+    """Convert one TOML value for an argparse action (type, choices, append)."""
+    def bad(msg):
+        return DataError(f"{key}: {msg}", where)
+
+    try:
+        if isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001
+            if not isinstance(value, bool):
+                raise bad(f"expected true or false, got {value!r}")
+            return value
+        if isinstance(action, argparse._AppendAction):  # noqa: SLF001
+            if isinstance(value, dict):
+                if action.dest == "bounds":
+                    items = []
+                    for name, pair in value.items():
+                        if not isinstance(pair, list) or len(pair) != 2:
+                            raise bad(f"{name}: expected [LO, HI], got {pair!r}")
+                        lo, hi = _float(pair[0]), _float(pair[1])
+                        items.append(_bounds_item(f"{name}={lo!r}:{hi!r}"))
+                    return items
+                return [(str(n), _value_item(f"{n}={_float(v)!r}")[1]) for n, v in value.items()]
+            values = value if isinstance(value, list) else [value]
+            return [action.type(v) for v in values]
+        if action.dest == "method" and isinstance(value, list):
+            value = ",".join(map(str, value))
+        if isinstance(value, (dict, list)):
+            raise bad(f"expected a single value, got {value!r}")
+        if action.type is not None:
+            value = action.type(value)
+        elif not isinstance(value, str):
+            value = str(value)
+        if action.choices is not None and value not in action.choices:
+            raise bad(f"expected one of {', '.join(map(str, action.choices))}, got {value!r}")
+        return value
+    except argparse.ArgumentTypeError as exc:
+        raise bad(str(exc)) from None
+
+
+def _apply_config(parser, command: str, config_path: str) -> None:
+    """Set the defaults of a subcommand's parser from a TOML file."""
+    subparsers = parser._ljfit_subparsers  # noqa: SLF001
+    sub = subparsers[command]
+    data = _load_config(config_path)
+    section = data.get(command)
+    flat = {k: v for k, v in data.items() if not (k in subparsers and isinstance(v, dict))}
+    if isinstance(section, dict):
+        flat.update(section)
+    known_anywhere = set()
+    for sp in subparsers.values():
+        known_anywhere |= {a.dest for a in sp._actions}  # noqa: SLF001
+    actions = {a.dest: a for a in sub._actions if a.dest not in _NOT_CONFIGURABLE}  # noqa: SLF001
+    defaults = {}
+    for key, value in flat.items():
+        dest = str(key).replace("-", "_")
+        if dest in actions:
+            defaults[dest] = _config_value(actions[dest], key, value, config_path)
+        elif dest in _NOT_CONFIGURABLE or dest not in known_anywhere:
+            options = ", ".join(sorted(k.replace("_", "-") for k in actions))
+            raise DataError(f"unknown option {key!r} (options of {command}: {options})",
+                            config_path)
+        # else: an option of another command, ignored here
+    sub.set_defaults(**defaults)
+
+
+def parse_args(argv):
+    """Parse ``argv`` (applying a ``--config`` file); raises _UsageError or LJFitError."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        _apply_config(parser, args.command, args.config)
+        args = parser.parse_args(argv)
+    return args

@@ -1,0 +1,201 @@
+"""Read reference structures and energies from files into a :class:`~ljfit.dataset.Dataset`.
+
+This package is the only part of ljfit that imports :mod:`ase.io`. Two layouts are understood:
+
+``"seed"`` -- the substrate/surface folder
+    For every number N, ``p_N.xyz`` is a standard XYZ file (count line, comment line, atom
+    lines) holding the *substrate* atoms; the second whitespace-separated token of its comment
+    line is the reference energy (``energy -0.19085``). ``p_N_extended.xyz`` is headerless,
+    one ``Symbol x y z`` line per atom, the substrate atoms first (the same atoms as in
+    ``p_N.xyz``), then the *surface* atoms. The energy is the interaction energy between
+    the two groups. Both files are parsed here in plain Python (fast, with exact line
+    numbers in error messages).
+
+``"ase"`` -- anything :func:`ase.io.read` reads (extended XYZ first)
+    A file, a glob pattern or a folder. When ``path`` is a folder, the files read are its
+    regular, non-hidden files (no recursion) whose extension (after an optional ``.gz``,
+    ``.bz2`` or ``.xz``) is one of :data:`FOLDER_EXTENSIONS`, plus files named
+    ``POSCAR*``/``CONTCAR*``, in natural order (``a2`` before ``a10``). Everything else --
+    ``energies.csv``, ``truth.json``, ``README``, ``.txt``, ``.json``, ``.log`` ... -- is
+    ignored. To read another kind of file, name it or use a glob pattern: a file or pattern
+    is handed to ASE whatever its extension.
+
+Energies are converted to eV (:data:`ENERGY_UNITS`); every malformed input raises
+:class:`~ljfit.errors.DataError` naming the file and line (or ``file[frame]``).
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+
+import numpy as np
+
+from ..dataset import Dataset
+from ..errors import DataError
+from .asefiles import _read_ase_files
+from .common import POSITION_TOLERANCE, find_duplicate_atoms
+from .energies_csv import read_energies_csv
+from .groups import FRAGMENT_BOND_SCALE, assign_groups, groups_for_atoms, parse_groups
+from .paths import (
+    FOLDER_EXTENSIONS,
+    _folder_structure_files,
+    _has_seed_files,
+    _resolve_path,
+    structure_files,
+)
+from .seed import _read_seed_folder
+from .units import ENERGY_UNITS, canonical_unit, energy_factor
+
+__all__ = [
+    "ENERGY_UNITS",
+    "FOLDER_EXTENSIONS",
+    "FRAGMENT_BOND_SCALE",
+    "POSITION_TOLERANCE",
+    "read_dataset",
+    "read_energies_csv",
+    "energy_factor",
+    "canonical_unit",
+    "parse_groups",
+    "groups_for_atoms",
+    "assign_groups",
+    "find_duplicate_atoms",
+    "structure_files",
+]
+
+
+# -- the public entry point ------------------------------------------------------------------
+
+
+def read_dataset(
+    path,
+    *,
+    layout: str = "auto",
+    n_substrate: int | None = None,
+    groups: str = "auto",
+    energy_key: str = "energy",
+    energy_unit: str = "eV",
+    energies_csv=None,
+    index=":",
+    require_energies: bool = True,
+) -> Dataset:
+    """Read structures and reference energies into a :class:`~ljfit.dataset.Dataset`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder, a file, or a glob pattern (``"runs/*.extxyz"``).
+    layout : {"auto", "seed", "ase"}
+        ``"auto"``: ``"seed"`` when ``path`` is a folder holding ``p_*_extended.xyz`` files,
+        else ``"ase"``. See the module docstring for both layouts and the folder rule.
+    n_substrate : int, optional
+        Number of substrate (group A) atoms at the start of every structure. Seed layout:
+        overrides the count line of ``p_N.xyz``. ASE layout: same as ``groups="first:N"``.
+    groups : str
+        How atoms are split into group A (0) and group B (1) -- see
+        :func:`groups_for_atoms`. ``"auto"`` in the ASE layout decides once for the whole
+        dataset: ``"tags"`` when any atom of any structure has a non-zero tag, else
+        ``"all"`` (total energies). The seed layout accepts ``"auto"``/``"seed"`` and
+        ``"first:N"`` (as ``n_substrate``).
+    energy_key : str
+        ASE layout: the energy is ``atoms.info[energy_key]``, else the result of that name
+        of the attached calculator (ASE turns ``energy=`` in an extxyz comment into a
+        calculator result). Not used by the seed layout.
+    energy_unit : str
+        Unit of the energies in the files or CSV (see :data:`ENERGY_UNITS`); they are
+        converted to eV, and the dataset records this unit.
+    energies_csv : str or Path, optional
+        CSV file with columns ``name,energy``; when given (or, in the ASE layout, when the
+        folder holds ``energies.csv``) it is the only source of energies. A structure is
+        matched by its name (file stem, ``stem[k]`` for frame k of a multi-frame file) or
+        by its file name with extension (``file.xyz`` or ``file.xyz[k]``).
+    index : str, int or slice
+        Frames of each file to read, as for :func:`ase.io.read` (``":"``: all,
+        ``"-1"``: the last, ``"0:10:2"``). Frames keep their number in the file in the
+        names. Seed layout: must be ``":"``.
+    require_energies : bool
+        When False (structures read for prediction), a missing energy becomes ``nan``.
+
+    Returns
+    -------
+    Dataset
+        Energies in eV, positions in Å.
+
+    Raises
+    ------
+    DataError
+        For every malformed or inconsistent input, naming the file and line or frame.
+    """
+    unit = canonical_unit(energy_unit)
+    factor = ENERGY_UNITS[unit]
+    layout = str(layout).strip().lower()
+    if layout not in ("auto", "seed", "ase"):
+        raise DataError(f"unknown layout {layout!r}; valid: auto, seed, ase")
+    if n_substrate is not None:
+        integer = isinstance(n_substrate, (int, np.integer)) and not isinstance(n_substrate, bool)
+        if not integer or n_substrate < 1:
+            raise DataError(f"n_substrate must be a positive integer, got {n_substrate!r}")
+        n_substrate = int(n_substrate)
+    display = str(path)
+    folder, files = _resolve_path(display)
+    if layout == "auto":
+        layout = "seed" if folder is not None and _has_seed_files(folder) else "ase"
+
+    csv_name = str(energies_csv) if energies_csv is not None else ""
+    if not csv_name and layout == "ase" and folder is not None:
+        if (folder / "energies.csv").is_file():
+            csv_name = str(folder / "energies.csv")
+    csv_energies = read_energies_csv(csv_name) if csv_name else None
+
+    mode, arg = parse_groups(groups)
+    if layout == "seed":
+        if folder is None:
+            raise DataError(
+                "the substrate/surface ('seed') layout needs a folder of p_N.xyz and "
+                "p_N_extended.xyz files",
+                display,
+            )
+        if not (index == slice(None) or str(index).strip() == ":"):
+            raise DataError(
+                f"index={index!r} selects frames of ASE files; the substrate/surface layout "
+                "reads every p_N"
+            )
+        if mode == "first":
+            if n_substrate is not None and n_substrate != arg:
+                raise DataError(f"n_substrate={n_substrate} contradicts groups={groups!r}")
+            n_substrate = arg
+        elif mode not in ("auto", "seed"):
+            raise DataError(
+                f"groups={groups!r} does not apply to the substrate/surface layout, whose "
+                "groups are the substrate (p_N.xyz) and the surface atoms; use 'auto', "
+                "'seed' or 'first:N'",
+                display,
+            )
+        structures = _read_seed_folder(
+            folder, display, n_substrate, csv_energies, csv_name, factor, require_energies
+        )
+        group_mode = "seed"
+    else:
+        if folder is not None:
+            files = _folder_structure_files(folder, display)
+        if n_substrate is not None:
+            if mode == "auto":
+                groups = f"first:{n_substrate}"
+            elif not (mode == "first" and arg == n_substrate):
+                raise DataError(f"n_substrate={n_substrate} contradicts groups={groups!r}")
+        structures, group_mode = _read_ase_files(
+            files,
+            display,
+            named_by_file=folder is not None or len(files) > 1 or _glob.has_magic(display),
+            groups=groups,
+            energy_key=energy_key,
+            factor=factor,
+            csv_energies=csv_energies,
+            csv_name=csv_name,
+            index=index,
+            require_energies=require_energies,
+        )
+    return Dataset(
+        structures, path=display, layout=layout, energy_unit=unit, group_mode=group_mode
+    )
+
+

@@ -1,0 +1,73 @@
+"""Reference energies from a ``name,energy`` CSV file."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from ..errors import DataError
+from .common import _read_text
+
+
+def read_energies_csv(path) -> dict[str, float]:
+    """Read a ``name,energy`` CSV file.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV file with a header holding the columns ``name`` and ``energy``
+        (case-insensitive; other columns are ignored).
+
+    Returns
+    -------
+    dict of str to float
+        Energy per structure name, in the unit of the file (not converted).
+
+    Raises
+    ------
+    DataError
+        Missing file, bad columns, empty or duplicate names, non-numeric or non-finite
+        energies; the message names the file and line.
+    """
+    display = str(path)
+    if not Path(path).is_file():
+        raise DataError("energies CSV file not found", display)
+    text = _read_text(Path(path), display)
+    rows = csv.reader(text.splitlines())
+    header = next(rows, None)
+    if header is None:
+        raise DataError("empty energies CSV; expected a header 'name,energy'", display)
+    columns = [c.strip().lower() for c in header]
+    missing = [c for c in ("name", "energy") if c not in columns]
+    if missing:
+        raise DataError(
+            f"bad columns {header!r}: the header must name the columns 'name' and 'energy' "
+            f"(missing: {', '.join(missing)})",
+            f"{display}:1",
+        )
+    i_name, i_energy = columns.index("name"), columns.index("energy")
+    out: dict[str, float] = {}
+    for lineno, row in enumerate(rows, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        where = f"{display}:{lineno}"
+        if len(row) <= max(i_name, i_energy):
+            raise DataError(f"row has {len(row)} columns, the header {len(header)}", where)
+        name, value = row[i_name].strip(), row[i_energy].strip()
+        if not name:
+            raise DataError("empty structure name", where)
+        if name in out:
+            raise DataError(f"structure name {name!r} appears twice", where)
+        try:
+            energy = float(value)
+        except ValueError:
+            raise DataError(f"energy {value!r} of {name!r} is not a number", where) from None
+        if not math.isfinite(energy):
+            raise DataError(f"energy of {name!r} is {value}, not a finite number", where)
+        out[name] = energy
+    if not out:
+        raise DataError("the energies CSV holds no rows", display)
+    return out
+
+

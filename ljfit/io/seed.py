@@ -1,0 +1,248 @@
+"""The substrate/surface (``"seed"``) folder layout: ``p_N.xyz`` + ``p_N_extended.xyz``."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..dataset import GROUP_A, GROUP_B, Structure
+from ..errors import DataError
+from .common import (
+    _ELEMENTS,
+    POSITION_TOLERANCE,
+    _csv_lookup,
+    _natural_key,
+    _read_text,
+    _strip_trailing_blank,
+    _unknown_symbol_message,
+    find_duplicate_atoms,
+)
+from .paths import _SEED_EXT, _SEED_SUB
+
+# -- the seed layout -------------------------------------------------------------------------
+
+
+def _parse_atom_lines(
+    lines: Sequence[str], first_lineno: int, display: str
+) -> tuple[list[str], np.ndarray]:
+    """Parse ``Symbol x y z`` lines (extra columns ignored). Returns symbols, positions (n, 3)."""
+    symbols: list[str] = []
+    coords: list[tuple[float, float, float]] = []
+    for lineno, line in enumerate(lines, start=first_lineno):
+        tokens = line.split()
+        where = f"{display}:{lineno}"
+        if len(tokens) < 4:
+            what = f"short line with {len(tokens)} field(s) {line.strip()!r}"
+            raise DataError(
+                f"{what if tokens else 'empty line'}; expected an atom line 'Symbol x y z'", where
+            )
+        if tokens[0] not in _ELEMENTS:
+            raise DataError(_unknown_symbol_message(tokens[0]), where)
+        try:
+            xyz = (float(tokens[1]), float(tokens[2]), float(tokens[3]))
+        except ValueError:
+            raise DataError(
+                f"coordinates {' '.join(tokens[1:4])!r} are not three numbers", where
+            ) from None
+        if not all(map(math.isfinite, xyz)):
+            raise DataError(f"coordinates {' '.join(tokens[1:4])!r} are not finite", where)
+        symbols.append(tokens[0])
+        coords.append(xyz)
+    return symbols, np.array(coords, dtype=float).reshape(-1, 3)
+
+
+def _read_substrate_file(path: Path, display: str, need_energy: bool):
+    """Parse ``p_N.xyz``: (symbols, positions, energy-or-None)."""
+    lines = _strip_trailing_blank(_read_text(path, display).splitlines())
+    if not lines:
+        raise DataError(
+            "empty file; expected an XYZ file (count line, comment line with the energy, atoms)",
+            display,
+        )
+    first = lines[0].strip()
+    if not first.isdigit():
+        raise DataError(f"first line must be the atom count, got {first!r}", f"{display}:1")
+    count = int(first)
+    if count < 1:
+        raise DataError("atom count is 0", f"{display}:1")
+    if len(lines) < 2:
+        raise DataError(
+            "missing comment line with the energy (as 'energy -0.19085')", f"{display}:2"
+        )
+    energy = None
+    if need_energy:
+        tokens = lines[1].split()
+        if len(tokens) < 2:
+            hint = " (with a space, not '=')" if "=" in lines[1] else ""
+            raise DataError(
+                f"missing energy token: the comment line {lines[1].strip()!r} must hold the "
+                f"energy as its second field, as in 'energy -0.19085'{hint}",
+                f"{display}:2",
+            )
+        try:
+            energy = float(tokens[1])
+        except ValueError:
+            raise DataError(
+                f"energy {tokens[1]!r} (second field of the comment line) is not a number",
+                f"{display}:2",
+            ) from None
+        if not math.isfinite(energy):
+            raise DataError(f"energy is {tokens[1]}, not a finite number", f"{display}:2")
+    body = _xyz_body(lines, count, display)
+    symbols, positions = _parse_atom_lines(body, 3, display)
+    return symbols, positions, energy
+
+
+def _xyz_body(lines: list[str], count: int, display: str) -> list[str]:
+    """The atom lines after an XYZ header, checked against the count line."""
+    body = lines[2:]
+    if len(body) != count:
+        raise DataError(
+            f"atom count mismatch: the count line says {count} atoms but "
+            f"{len(body)} atom line(s) follow",
+            f"{display}:1",
+        )
+    return body
+
+
+def _read_extended_file(path: Path, display: str):
+    """Parse ``p_N_extended.xyz``: (symbols, positions, line number of atom 0).
+
+    Headerless; a standard XYZ header (count line + comment) is accepted as well.
+    """
+    lines = _strip_trailing_blank(_read_text(path, display).splitlines())
+    if not lines:
+        raise DataError("empty file; expected one 'Symbol x y z' line per atom", display)
+    first_lineno = 1
+    head = lines[0].split()
+    if len(head) == 1 and head[0].isdigit():  # an XYZ header after all
+        lines, first_lineno = _xyz_body(lines, int(head[0]), display), 3
+    symbols, positions = _parse_atom_lines(lines, first_lineno, display)
+    return symbols, positions, first_lineno
+
+
+def _read_seed_folder(
+    folder: Path,
+    display: str,
+    n_substrate: int | None,
+    csv_energies: dict | None,
+    csv_name: str,
+    factor: float,
+    require_energies: bool,
+) -> list[Structure]:
+    """Every p_N pair of a folder, in numeric order (gaps warned, unpaired files rejected)."""
+    subs: dict[int, str] = {}
+    exts: dict[int, str] = {}
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: _natural_key(e.name))
+    for entry in entries:
+        for regex, table in ((_SEED_SUB, subs), (_SEED_EXT, exts)):
+            m = regex.match(entry.name)
+            if m and entry.is_file():
+                n = int(m.group(1))
+                if n in table:
+                    raise DataError(
+                        f"{table[n]} and {entry.name} carry the same number {n}", display
+                    )
+                table[n] = entry.name
+    numbers = sorted(set(subs) | set(exts))
+    if not numbers:
+        raise DataError("no p_N.xyz / p_N_extended.xyz files in the folder", display)
+    for n in numbers:
+        if n not in exts:
+            raise DataError(
+                f"no partner p_{n}_extended.xyz in the folder (the structure with the "
+                "surface atoms)",
+                os.path.join(display, subs[n]),
+            )
+    orphans = [n for n in numbers if n not in subs]
+    if orphans and (n_substrate is None or (require_energies and csv_energies is None)):
+        n = orphans[0]
+        raise DataError(
+            f"no partner p_{n}.xyz in the folder (it holds the energy and the substrate "
+            "atoms)",
+            os.path.join(display, exts[n]),
+        )
+    gaps = sorted(set(range(1, numbers[-1] + 1)) - set(numbers))
+    if gaps:
+        shown = ", ".join(f"p_{g}" for g in gaps[:20]) + (", ..." if len(gaps) > 20 else "")
+        warnings.warn(
+            f"{display}: numbering has gaps, missing {shown} ({len(gaps)} number(s)); "
+            f"read {len(numbers)} structures",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    structures = []
+    for n in numbers:
+        ext_file = os.path.join(display, exts[n])
+        ext_syms, ext_pos, ext_line0 = _read_extended_file(folder / exts[n], ext_file)
+        name = Path(subs.get(n, f"p_{n}.xyz")).stem
+        energy = None
+        if n in subs:
+            sub_file = os.path.join(display, subs[n])
+            sub_syms, sub_pos, energy = _read_substrate_file(
+                folder / subs[n], sub_file, need_energy=csv_energies is None
+            )
+            n_sub = n_substrate if n_substrate is not None else len(sub_syms)
+            m = min(n_sub, len(sub_syms), len(ext_syms))
+            bad = np.flatnonzero(np.asarray(ext_syms[:m]) != np.asarray(sub_syms[:m]))
+            if bad.size:
+                i = int(bad[0])
+                raise DataError(
+                    f"substrate atom {i + 1} differs: {ext_file}:{ext_line0 + i} has "
+                    f"{ext_syms[i]} but {sub_file}:{3 + i} has {sub_syms[i]}",
+                    ext_file,
+                )
+            dist = np.linalg.norm(ext_pos[:m] - sub_pos[:m], axis=1)
+            bad = np.flatnonzero(dist > POSITION_TOLERANCE)
+            if bad.size:
+                i = int(bad[0])
+                raise DataError(
+                    f"substrate atom {i + 1} ({ext_syms[i]}) is {dist[i]:.3g} Å away from "
+                    f"where {sub_file}:{3 + i} puts it ({ext_file}:{ext_line0 + i}); the "
+                    f"substrate atoms must come first in the same order (tolerance "
+                    f"{POSITION_TOLERANCE} Å)",
+                    ext_file,
+                )
+        else:
+            n_sub = n_substrate
+        if len(ext_syms) <= n_sub:
+            raise DataError(
+                f"atom count mismatch: {len(ext_syms)} atoms, but the first {n_sub} are the "
+                "substrate; no surface atoms follow",
+                ext_file,
+            )
+        dup = find_duplicate_atoms(ext_pos)
+        if dup is not None:
+            i, j, d = dup
+            raise DataError(
+                f"atoms {i + 1} and {j + 1} (lines {ext_line0 + i} and {ext_line0 + j}) are "
+                f"at the same position ({d:.2g} Å apart)",
+                ext_file,
+            )
+        if csv_energies is not None:
+            aliases = [name, f"{name}.xyz", Path(exts[n]).stem, exts[n]]
+            energy = _csv_lookup(csv_energies, aliases, name, csv_name, require_energies)
+        elif energy is None:  # p_N.xyz absent, prediction only
+            energy = math.nan
+        groups = np.full(len(ext_syms), GROUP_B, dtype=np.int8)
+        groups[:n_sub] = GROUP_A
+        structures.append(
+            Structure(
+                name=name,
+                symbols=ext_syms,
+                positions=ext_pos,
+                energy=energy * factor,
+                groups=groups,
+                source=ext_file,
+            )
+        )
+    return structures
+
+

@@ -1,0 +1,72 @@
+"""The results folder of a fit: tables, JSON documents, LAMMPS input, figures and report.
+
+Files (exactly these names; see :func:`write_results`)
+------------------------------------------------------
+``parameters.csv``   ``method,name,value,stderr,unit`` (+ ``ci_low,ci_high`` after a
+                     bootstrap), one row per method and parameter, empty where undefined
+``params.json``      the best fit, reloadable by :meth:`ljfit.LJCalculator.from_file` and
+                     ``ljfit predict``
+``predictions.csv``  ``structure,reference,<method>...`` (+ ``<method>_cv``), eV
+``metrics.json``     dataset, model, per-method metrics, warnings, CV, bootstrap, wall times
+``lammps.in``        pair_style / pair_coeff lines of the best fit
+``parity.png``, ``residuals.png``, ``potentials.png``, ``correlation.png``,
+``profiles.png``     figures (see :mod:`ljfit.plots`)
+``report.md``        a readable summary that embeds the figures
+
+Reproducibility: ``parameters.csv``, ``predictions.csv`` and ``params.json`` hold no time,
+path of the output or other run-dependent value, so the same inputs and seed give the same
+bytes. Every undefined number is an empty CSV cell or a JSON ``null`` (``allow_nan=False``).
+
+Safety: the folder is written into a temporary sibling (``.ljfit-*``) and renamed into place
+only when everything succeeded; an existing non-empty folder is replaced only with
+``force=True`` (moved aside, the new one renamed in, then the old one deleted).
+"""
+
+from __future__ import annotations
+
+from .folder import check_output_dir, staged_folder, write_figures, write_results
+from .lammps import lammps_input
+from .run import (
+    FILES,
+    FLOAT_FORMAT,
+    MAX_PROFILE_PARAMETERS,
+    TIE_RTOL,
+    FitRun,
+    best_method,
+    calculator_groups,
+    collect_warnings,
+    model_record,
+    to_json,
+)
+from .tables import (
+    metrics_document,
+    parameters_frame,
+    params_document,
+    predictions_frame,
+)
+from .text import markdown_report, summary_text
+
+__all__ = [
+    "FitRun",
+    "FILES",
+    "FLOAT_FORMAT",
+    "MAX_PROFILE_PARAMETERS",
+    "TIE_RTOL",
+    "collect_warnings",
+    "write_figures",
+    "best_method",
+    "calculator_groups",
+    "model_record",
+    "parameters_frame",
+    "predictions_frame",
+    "params_document",
+    "metrics_document",
+    "lammps_input",
+    "markdown_report",
+    "summary_text",
+    "check_output_dir",
+    "staged_folder",
+    "write_results",
+    "to_json",
+]
+

@@ -1,0 +1,126 @@
+"""The tables and JSON documents of a results folder: parameters.csv, predictions.csv, params.json, metrics.json."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import __version__
+from .run import FLOAT_FORMAT, FitRun, _num, model_record
+
+# ----------------------------------------------------------------------------------------
+# tables and documents
+# ----------------------------------------------------------------------------------------
+
+
+def parameters_frame(run: FitRun):
+    """Long table ``method,name,value,stderr,unit`` (+ ``ci_low,ci_high``)."""
+    import pandas as pd
+
+    spec = run.model.spec
+    boot = run.bootstrap
+    rows = []
+    for method, res in run.results.items():
+        for p in spec:
+            value = _num(res.params.get(p.name))
+            se = _num(res.stderr.get(p.name)) if p.vary else None
+            row = {"method": method, "name": p.name, "value": value, "stderr": se,
+                   "unit": p.unit}
+            if boot is not None:
+                mine = method == run.bootstrap_method
+                row["ci_low"] = _num(boot.ci_low.get(p.name)) if mine else None
+                row["ci_high"] = _num(boot.ci_high.get(p.name)) if mine else None
+            rows.append(row)
+    cols = ["method", "name", "value", "stderr", "unit"]
+    if boot is not None:
+        cols += ["ci_low", "ci_high"]
+    df = pd.DataFrame(rows, columns=cols)
+    for c in cols:
+        if c not in ("method", "name", "unit"):
+            df[c] = df[c].astype(float)
+    return df
+
+
+def predictions_frame(run: FitRun):
+    """``structure,reference,<method>...`` (+ ``<method>_cv``), eV."""
+    import pandas as pd
+
+    data = {"structure": run.dataset.names, "reference": run.dataset.energies}
+    for m, r in run.results.items():
+        data[m] = np.asarray(r.predictions, dtype=float)
+    for m, c in (run.cv or {}).items():
+        data[f"{m}_cv"] = np.asarray(c.predictions, dtype=float)
+    df = pd.DataFrame(data)
+    for c in df.columns[1:]:
+        df[c] = df[c].where(np.isfinite(df[c]), np.nan)
+    return df
+
+
+def _csv_text(df) -> str:
+    return df.to_csv(index=False, float_format=FLOAT_FORMAT, na_rep="", lineterminator="\n")
+
+
+def params_document(run: FitRun) -> dict:
+    """The best fit as ``params.json`` holds it (no times or output paths)."""
+    best = run.best
+    res = run.results.get(best) if best else None
+    spec = run.model.spec
+    params = {p.name: (_num(res.params.get(p.name)) if res else None) for p in spec}
+    stderr = {
+        p.name: (_num(res.stderr.get(p.name)) if res is not None and p.vary else None)
+        for p in spec
+    }
+    doc = {
+        "ljfit_version": __version__,
+        "model": model_record(run.model, run.dataset, run.read_options),
+        "method": best,
+        "parameters": params,
+        "stderr": stderr,
+        "fixed": [p.name for p in spec if not p.vary],
+        "seed": run.fit_options.get("seed"),
+    }
+    if run.bootstrap is not None and best == run.bootstrap_method:
+        doc["ci_low"] = {n: _num(run.bootstrap.ci_low.get(n)) for n in spec.names}
+        doc["ci_high"] = {n: _num(run.bootstrap.ci_high.get(n)) for n in spec.names}
+    return doc
+
+
+def metrics_document(run: FitRun) -> dict:
+    """``metrics.json``: dataset, model, per-method metrics, warnings, CV, bootstrap, times."""
+    best = run.best_result
+    methods = {}
+    for m, r in run.results.items():
+        d = r.metrics()
+        d.update(
+            underdetermined=bool(r.underdetermined),
+            defined=bool(r.defined),
+            jac_rank=int(r.jac_rank),
+            jac_condition=_num(r.jac_condition),
+            warnings=list(r.warnings),
+        )
+        methods[m] = d
+    ds = dict(run.dataset.summary())
+    doc = {
+        "ljfit_version": __version__,
+        "dataset": ds,
+        "model": model_record(run.model, run.dataset, run.read_options),
+        "n_free_parameters": int(run.model.n_free),
+        "free_parameters": list(run.model.spec.free_names),
+        "fixed_parameters": {p.name: p.value for p in run.model.spec if not p.vary},
+        "bounds": {p.name: [_num(p.lower), _num(p.upper)] for p in run.model.spec if p.vary},
+        "determined": bool(best is not None and best.determined),
+        "warnings": run.all_warnings(),
+        "best_method": run.best,
+        "options": dict(run.fit_options),
+        "methods": methods,
+    }
+    if run.cv is not None:
+        doc["cv"] = {m: c.to_dict() for m, c in run.cv.items()}
+    if run.bootstrap is not None:
+        doc["bootstrap"] = run.bootstrap.to_dict()
+    if run.profiles:
+        doc["profiles"] = {n: p.to_dict() for n, p in run.profiles.items()}
+    wall = run.wall_time if run.t0 is None else time.perf_counter() - run.t0
+    doc["wall_time_s"] = float(wall)
+    return doc

@@ -1,0 +1,196 @@
+"""Text for people: report.md and the terminal summary."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .lammps import _g
+from .run import FitRun, _num, model_record
+
+# ----------------------------------------------------------------------------------------
+# text: report.md and the terminal summary
+# ----------------------------------------------------------------------------------------
+
+
+def _fmt(v, digits=6) -> str:
+    v = _num(v)
+    return "—" if v is None else f"{v:.{digits}g}"
+
+
+def _md_table(header, rows) -> list:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def markdown_report(run: FitRun, figures=()) -> str:
+    """``report.md``: dataset, model, parameters with uncertainties, metrics, warnings,
+    cross-validation, bootstrap, figures. No times (they are in metrics.json)."""
+    ds, model, spec = run.dataset, run.model, run.model.spec
+    best = run.best
+    lines = [f"# ljfit report: {ds.name}", ""]
+    lines += ["## Dataset", "", "```", ds.describe(), "```", ""]
+    rec = model_record(model, ds, run.read_options)
+    lines += ["## Model", ""]
+    pot = model.potential
+    lines += _md_table(
+        ["setting", "value"],
+        [
+            ["scope", rec["scope"]],
+            ["mixing", rec["mixing"] or "—"],
+            ["potential", f"{pot.name} (n = {pot.n:g}, m = {pot.m:g})"],
+            ["cutoff", "none" if rec["cutoff"] is None else f"{rec['cutoff']:g} Å"],
+            ["shift", "yes" if rec["shift"] else "no"],
+            ["offset", "fitted" if rec["offset"] else "no"],
+            ["energy", rec["energy"]],
+            ["groups", rec["groups"] or rec["group_mode"] or "—"],
+            ["slots", ", ".join(map(str, rec["slots"]))],
+            ["free parameters", f"{model.n_free} (structures: {len(ds)})"],
+            ["seed", run.fit_options.get("seed")],
+        ],
+    )
+    lines.append("")
+    fixed = [p for p in spec if not p.vary]
+    if fixed:
+        lines += ["Fixed: " + ", ".join(f"{p.name} = {_g(p.value)} {p.unit}" for p in fixed), ""]
+
+    lines += ["## Best fit", ""]
+    if best is None:
+        lines += [
+            "**No method succeeded with defined parameters**: `params.json` holds no usable "
+            "parameters. See the warnings below.",
+            "",
+        ]
+    else:
+        res = run.results[best]
+        det = "determined" if res.determined else "**underdetermined** (see warnings)"
+        lines += [f"Method **{best}** (lowest cost), {det}.", ""]
+        boot = run.bootstrap if run.bootstrap_method == best else None
+        header = ["parameter", "value", "std. error", "unit"]
+        if boot is not None:
+            lev = getattr(boot, "level", 0.95)
+            header += [f"bootstrap {100 * float(lev):g}% interval"]
+        rows = []
+        for p in spec:
+            row = [f"`{p.name}`", _fmt(res.params.get(p.name), 8),
+                   "fixed" if not p.vary else _fmt(res.stderr.get(p.name), 3), p.unit]
+            if boot is not None:
+                lo, hi = _num(boot.ci_low.get(p.name)), _num(boot.ci_high.get(p.name))
+                row.append("—" if lo is None or hi is None else f"[{lo:.6g}, {hi:.6g}]")
+            rows.append(row)
+        lines += _md_table(header, rows) + [""]
+
+    lines += ["## Parameters by method", ""]
+    methods = list(run.results)
+    rows = [[f"`{p.name}`", p.unit] + [_fmt(run.results[m].params.get(p.name), 7)
+                                        for m in methods] for p in spec]
+    lines += _md_table(["parameter", "unit"] + methods, rows) + [""]
+
+    lines += ["## Metrics per method", ""]
+    rows = []
+    for m, r in run.results.items():
+        rows.append([
+            m + (" (best)" if m == best else ""),
+            _fmt(r.cost, 4), _fmt(1000 * r.rmse, 4), _fmt(1000 * r.mae, 4),
+            _fmt(1000 * r.max_abs_error, 4), _fmt(r.r2, 6), r.nfev,
+            "yes" if r.success else "**no**",
+            "**yes**" if r.underdetermined else "no",
+        ])
+    lines += _md_table(
+        ["method", "cost (eV²)", "RMSE (meV)", "MAE (meV)", "max abs. error (meV)", "R²",
+         "nfev", "converged", "underdetermined"],
+        rows,
+    ) + [""]
+    for m, r in run.results.items():
+        if r.message:
+            lines.append(f"- {m}: {r.message}")
+    lines.append("")
+
+    warns = run.all_warnings()
+    lines += ["## Warnings", ""]
+    lines += [f"- {w}" for w in warns] if warns else ["None."]
+    lines.append("")
+
+    if run.cv is not None:
+        lines += [f"## Cross-validation ({run.cv_k}{'-fold' if run.cv_k != 'loo' else ''})", ""]
+        rows = [[m, _fmt(1000 * c.rmse, 4), _fmt(1000 * c.mae, 4),
+                 _fmt(1000 * c.train_rmse, 4), "; ".join(c.warnings) or "—"]
+                for m, c in run.cv.items()]
+        lines += _md_table(
+            ["method", "held-out RMSE (meV)", "held-out MAE (meV)", "training RMSE (meV)",
+             "warnings"], rows) + [""]
+        lines += ["Held-out predictions are the `<method>_cv` columns of `predictions.csv`.", ""]
+
+    if run.bootstrap is not None:
+        b = run.bootstrap
+        lines += [f"## Bootstrap ({run.bootstrap_method})", ""]
+        rows = [[f"`{n}`", _fmt(b.mean.get(n), 7), _fmt(b.std.get(n), 3),
+                 _fmt(b.ci_low.get(n), 7), _fmt(b.ci_high.get(n), 7)] for n in b.names]
+        lines += _md_table(["parameter", "mean", "std", "ci_low", "ci_high"], rows) + [""]
+
+    if figures:
+        lines += ["## Figures", ""]
+        for name in figures:
+            stem = Path(name).stem
+            lines += [f"![{stem}]({name})", ""]
+    lines += ["## Files", "",
+              "- `parameters.csv`: every method's parameters (long format)",
+              "- `params.json`: the best fit, for `ljfit predict` and `LJCalculator.from_file`",
+              "- `predictions.csv`: reference and predicted energies (eV)",
+              "- `metrics.json`: metrics, warnings, options and wall times",
+              "- `lammps.in`: LAMMPS pair_style / pair_coeff lines of the best fit", ""]
+    return "\n".join(lines)
+
+
+def summary_text(run: FitRun, out=None) -> str:
+    """A short table for the terminal: per-method cost and RMSE, the best parameters,
+    warnings and the output folder."""
+    ds, model = run.dataset, run.model
+    lines = [
+        f"{ds.name}: {len(ds)} structures, {', '.join(ds.elements)}; model {model.scope} "
+        f"{model.potential.name}, {model.n_free} free parameters",
+        "",
+        f"{'method':<16s} {'cost (eV²)':>12s} {'RMSE (meV)':>11s} {'R²':>9s}  status",
+    ]
+    best = run.best
+    for m, r in run.results.items():
+        status = "ok" if r.success else "not converged"
+        if not r.defined:
+            status = "undefined parameters"
+        elif r.underdetermined:
+            status += ", underdetermined"
+        if m == best:
+            status += "  <- best"
+        lines.append(f"{m:<16s} {_fmt(r.cost, 4):>12s} {_fmt(1000 * r.rmse, 4):>11s} "
+                     f"{_fmt(r.r2, 5):>9s}  {status}")
+    lines.append("")
+    if best is None:
+        lines.append("no method succeeded with defined parameters")
+    else:
+        res = run.results[best]
+        boot = run.bootstrap if run.bootstrap_method == best else None
+        lines.append(f"best fit ({best}):")
+        for p in model.spec:
+            v = res.params.get(p.name)
+            se = _num(res.stderr.get(p.name)) if p.vary else None
+            se_txt = "(fixed)" if not p.vary else ("" if se is None else f"± {se:.3g}")
+            ci = ""
+            if boot is not None and p.vary:
+                lo, hi = _num(boot.ci_low.get(p.name)), _num(boot.ci_high.get(p.name))
+                ci = "" if lo is None or hi is None else f"  [{lo:.6g}, {hi:.6g}]"
+            lines.append(f"  {p.name:<22s} {_fmt(v, 8):>14s} {se_txt:<12s} {p.unit}{ci}")
+        if boot is not None:
+            lev = 100 * float(getattr(boot, "level", 0.95))
+            lines.append(f"  (in brackets: bootstrap {lev:g}% interval, {boot.n} resamples, "
+                         f"{getattr(boot, 'n_failed', 0)} failed)")
+    if run.cv is not None:
+        lines.append("")
+        lines.append(f"cross-validation ({run.cv_k}): " + ", ".join(
+            f"{m} {_fmt(1000 * c.rmse, 4)} meV" for m, c in run.cv.items()))
+    warns = run.all_warnings()
+    if warns:
+        lines += ["", "warnings:"] + [f"  - {w}" for w in warns]
+    if out is not None:
+        lines += ["", f"results written to {out}{os.sep}"]
+    return "\n".join(lines)
