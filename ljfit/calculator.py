@@ -28,7 +28,8 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 from .errors import DataError, FitError
-from .features import _site_index, pair_list
+from .features import pair_list
+from .features.slots import site_index as _site_index
 from .params import normalize_mixing, normalize_scope, resolve_pair
 from .potentials import cut, parse_potential
 

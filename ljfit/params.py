@@ -11,6 +11,8 @@ per-site       ``epsilon[3]``, ``sigma[3]``    site = index of the group-A atom 
 per-pair       ``epsilon[Au-C]``, ``sigma[..]`` its element pair, alphabetical
 per-element    ``epsilon[C]``, ``sigma[C]``    mixed from both elements' values
 (any)          ``offset``                      a constant added to every energy (eV)
+(any)          ``e0[Ar]``                      reference energy of one atom of an element,
+                                               added per atom to total energies (eV)
 =============  ==============================  ======================================
 
 Mixing rules for per-element: Lorentz–Berthelot σ_ab = (σ_a+σ_b)/2, ε_ab = √(ε_a ε_b);
@@ -34,6 +36,7 @@ __all__ = [
     "SCOPES",
     "MIXING_RULES",
     "DEFAULT_BOUNDS",
+    "LINEAR_KINDS",
     "normalize_scope",
     "normalize_mixing",
     "slot_parameter_names",
@@ -44,11 +47,14 @@ __all__ = [
 SCOPES = ("per-site", "per-element", "per-pair")
 MIXING_RULES = ("lorentz-berthelot", "geometric")
 #: Physical default bounds: ε in eV, σ in Å.
-DEFAULT_BOUNDS = {"epsilon": (1e-6, 1.0), "sigma": (1.0, 6.0), "offset": (-np.inf, np.inf)}
-DEFAULT_VALUES = {"epsilon": 0.01, "sigma": 3.0, "offset": 0.0}
-UNITS = {"epsilon": "eV", "sigma": "Å", "offset": "eV"}
+DEFAULT_BOUNDS = {"epsilon": (1e-6, 1.0), "sigma": (1.0, 6.0), "offset": (-np.inf, np.inf),
+                  "e0": (-np.inf, np.inf)}
+DEFAULT_VALUES = {"epsilon": 0.01, "sigma": 3.0, "offset": 0.0, "e0": 0.0}
+UNITS = {"epsilon": "eV", "sigma": "Å", "offset": "eV", "e0": "eV"}
+#: Parameters that enter the energy linearly with either sign (no pair potential in them).
+LINEAR_KINDS = ("offset", "e0")
 
-_NAME = re.compile(r"^(epsilon|sigma)\[([^\]]+)\]$|^offset$")
+_NAME = re.compile(r"^(epsilon|sigma|e0)\[([^\]]+)\]$|^offset$")
 
 
 def normalize_scope(scope: str) -> str:
@@ -112,9 +118,9 @@ class Parameter:
     Parameters
     ----------
     name : str
-        ``epsilon[KEY]``, ``sigma[KEY]`` or ``offset``.
+        ``epsilon[KEY]``, ``sigma[KEY]``, ``e0[ELEMENT]`` or ``offset``.
     value : float
-        Current (starting, or fitted) value; eV for ε and offset, Å for σ.
+        Current (starting, or fitted) value; eV for ε, e0 and offset, Å for σ.
     lower, upper : float
         Bounds (may be infinite); ``lower < upper``.
     vary : bool
@@ -130,7 +136,8 @@ class Parameter:
     def __post_init__(self):
         if not _NAME.match(self.name):
             raise FitError(
-                f"parameter name {self.name!r}: expected epsilon[KEY], sigma[KEY] or offset"
+                f"parameter name {self.name!r}: expected epsilon[KEY], sigma[KEY], e0[ELEMENT] "
+                "or offset"
             )
         lo, hi, v = float(self.lower), float(self.upper), float(self.value)
         if math.isnan(lo) or math.isnan(hi) or not lo < hi:
@@ -145,7 +152,7 @@ class Parameter:
 
     @property
     def kind(self) -> str:
-        """``"epsilon"``, ``"sigma"`` or ``"offset"``."""
+        """``"epsilon"``, ``"sigma"``, ``"e0"`` or ``"offset"``."""
         return self.name.split("[", 1)[0]
 
     @property

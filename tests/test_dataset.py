@@ -186,7 +186,7 @@ def test_dataset_has_energies_false_with_nan():
 SUMMARY_KEYS = {
     "path", "name", "layout", "n_structures", "n_atoms_min", "n_atoms_max", "elements",
     "energy", "group_mode", "periodic", "energy_unit_read", "n_energies", "energy_min_eV",
-    "energy_max_eV", "energy_mean_eV",
+    "energy_max_eV", "energy_mean_eV", "n_with_forces", "n_force_components", "n_with_stress",
 }  # fmt: skip
 
 
