@@ -308,13 +308,11 @@ def test_lammps_without_defined_parameters(run):
 def test_lammps_fallback_cutoff_warns_with_measured_error(tmp_path):
     """Pairs reaching beyond MAX_AUTO_CUTOFF: the default cutoff, and a warning with the
     error it causes, computed independently here (the oracle with and without cutoff)."""
-    from conftest import ARKR_PARAMS, reference_energy
+    from conftest import ARKR_PARAMS, _random_cluster, reference_energy
 
     from ljfit.dataset import Dataset, Structure
     from ljfit.report.lammps import MAX_AUTO_CUTOFF
     from ljfit.report.run import DEFAULT_LAMMPS_CUTOFF
-
-    from conftest import _random_cluster
 
     rng = np.random.default_rng(5)
     structs = []
