@@ -55,6 +55,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from conftest import (  # noqa: E402
     ADSORBATE_PARAMS,
+    ARKR_PARAMS,
     make_adsorbate_dataset,
     make_cluster_dataset,
     make_fcc_argon_dataset,
@@ -371,6 +372,33 @@ def test_mie_with_cutoff_shift_and_offset(tmp_path, record_property):
     script = (out / "in.lammps").read_text()
     assert "minus the fitted offset" in script
     check_folder(out, ds, model, record_property)
+
+
+def test_fallback_cutoff_pe_is_the_announced_one(tmp_path):
+    """Pairs reaching beyond 50 Å: pair.lmp cuts at the default, warns, and in.lammps
+    announces the pe LAMMPS then gives (the prediction minus the dropped pairs)."""
+    from conftest import _random_cluster
+
+    from ljfit.report.lammps import lammps_cutoff
+
+    rng = np.random.default_rng(40)
+    structs = []
+    for k in range(12):
+        pos = np.vstack([_random_cluster(4, rng), _random_cluster(3, rng)
+                         + [10.0 + 4.5 * k, 0.0, 0.0]])
+        s = Structure(f"far{k}", list(rng.choice(["Ar", "Kr"], size=7)), pos)
+        structs.append(s.with_energy(reference_energy(s, ARKR_PARAMS)))
+    ds = Dataset(structs, group_mode="all")  # the last one reaches 60 Å; the first 10-20 Å
+    out, model, run = fit_and_write(ds, tmp_path)
+    cut = lammps_cutoff(model, ds, run.best_result.params)
+    assert cut.source == "default" and "WARNING" in (out / "pair.lmp").read_text()
+    pe = run_lammps(out)
+    script = (out / "in.lammps").read_text()
+    announced = float(re.search(r"pe must be (\S+) eV", script).group(1))
+    assert pe == pytest.approx(announced, abs=TOL)
+    pred = run.best_result.predictions[0]
+    assert pe == pytest.approx(pred + cut.first_error, abs=TOL)
+    assert abs(pe - pred) > 1e-5  # the dropped pairs are really missing
 
 
 def test_truth_is_what_lammps_computes(tmp_path):

@@ -262,6 +262,9 @@ class LammpsCutoff:
     max_error, rms_error : float or None
         ``"default"`` only: max |ΔE| and RMS ΔE over the structures (eV) between the model
         with this cutoff and the fitted model (None when the parameters are undefined).
+    first_error : float or None
+        ``"default"`` only: ΔE of the first structure (eV), what LAMMPS's pe on
+        ``structure.data`` differs by from the fit's prediction.
     """
 
     value: float
@@ -269,6 +272,7 @@ class LammpsCutoff:
     reach: float | None = None
     max_error: float | None = None
     rms_error: float | None = None
+    first_error: float | None = None
 
     def comment(self) -> str:
         if self.source == "fit":
@@ -334,7 +338,7 @@ def lammps_cutoff(model, dataset, values=None) -> LammpsCutoff:
         e_cut = cut.energies(_values_for(cut, values))
     delta = e_cut - full
     return LammpsCutoff(rc, "default", reach, float(np.max(np.abs(delta))),
-                        float(np.sqrt(np.mean(delta**2))))
+                        float(np.sqrt(np.mean(delta**2))), float(delta[0]))
 
 
 # ----------------------------------------------------------------------------------------
@@ -632,6 +636,11 @@ def lammps_export(run) -> LammpsExport:
             expected -= values["offset"]
             note += (f",\nminus the fitted offset {_full(values['offset'])} eV (LAMMPS pair "
                      "styles have no constant term)")
+        if cutoff.first_error is not None:
+            expected += cutoff.first_error
+            note += (f",\nminus {_full(-cutoff.first_error)} eV, the energy of its pairs "
+                     f"beyond the {cutoff.value:g} Å cutoff: the fit counted them, LAMMPS "
+                     "drops them (see the WARNING in pair.lmp)")
         e0 = {n[3:-1]: v for n, v in values.items() if _is_e0(n)}
         if e0:
             total = sum(e0.get(el, 0.0) for el in first.symbols)
