@@ -300,6 +300,17 @@ def test_lammps_export_expected_pe_subtracts_offset_and_e0(cluster_dataset):
     assert "offset" in script and "e0" in script
 
 
+def test_lammps_types_and_reach_errors_name_the_structure(cluster_dataset, fcc_dataset):
+    from ljfit.dataset import Structure
+
+    types = atom_types(LJModel(cluster_dataset), cluster_dataset)
+    xe = Structure("xenon1", ["Ar", "Xe"], [[0, 0, 0], [4, 0, 0]])
+    with pytest.raises(DataError, match=r"xenon1: element Xe has no LAMMPS atom type"):
+        types.of(xe)
+    with pytest.raises(DataError, match=r"fcc000: .*periodic"):
+        interaction_reach(fcc_dataset)
+
+
 def test_lammps_without_defined_parameters(run):
     text = pair_lmp(run.model, None, run.dataset)
     assert _coeffs(text) == [] and "no fit with defined parameters" in text
