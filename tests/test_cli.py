@@ -30,7 +30,8 @@ TAGS = ROOT / "data" / "example_tags"
 FAST = ["--method", "linear,least_squares", "--no-plots", "--quiet"]
 GLOBAL_FAST = ["--niter", "3", "--maxiter", "10"]
 CONTRACT_FILES = {
-    "parameters.csv", "params.json", "predictions.csv", "metrics.json", "lammps.in",
+    "parameters.csv", "params.json", "predictions.csv", "metrics.json", "pair.lmp",
+    "in.lammps", "structure.data",
     "parity.png", "residuals.png", "potentials.png", "correlation.png", "profiles.png",
     "report.md",
 }
@@ -150,7 +151,7 @@ def test_metrics_json_schema(full_run):
 
 def test_no_nan_or_inf_anywhere(full_run):
     for name in ("parameters.csv", "predictions.csv", "params.json", "metrics.json",
-                 "lammps.in", "report.md"):
+                 "pair.lmp", "in.lammps", "structure.data", "report.md"):
         text = (full_run / name).read_text()
         assert not re.search(r"\b(nan|NaN|inf|Infinity)\b", text), name
     json.loads((full_run / "metrics.json").read_text())  # strict JSON
@@ -165,12 +166,17 @@ def test_report_md(full_run):
     assert not re.search(r"\d s\b|seconds|wall_time", text)  # times only in metrics.json
 
 
-def test_lammps_in(full_run):
-    text = (full_run / "lammps.in").read_text()
-    assert "units metal" in text and "pair_style lj/cut 10" in text
+def test_lammps_files(full_run):
+    text = (full_run / "pair.lmp").read_text()
+    # included after read_data: units are set by then
+    assert not any(ln.split()[:1] == ["units"] for ln in text.splitlines())
+    assert "pair_style lj/cut " in text and "neigh_modify exclude molecule/intra all" in text
     params = json.loads((full_run / "params.json").read_text())["parameters"]
     line = [ln for ln in text.splitlines() if ln.startswith("pair_coeff 1 2 ")][0]
-    assert float(line.split()[3]) == pytest.approx(params["epsilon[Au-C]"], rel=1e-9)
+    assert float(line.split()[3]) == params["epsilon[Au-C]"]  # every digit
+    script = (full_run / "in.lammps").read_text()
+    assert "units metal" in script and "read_data ${data}" in script
+    assert "include pair.lmp" in script and "run 0" in script
 
 
 # ---------------------------------------------------------------------------------------
@@ -443,7 +449,7 @@ def test_model_options_take_effect(tmp_path):
             model["shift"], model["offset"]) == ("per-element", "geometric", "mie:9:6", 9.0,
                                                  True, True)
     assert "offset" in _params(out)["parameters"]
-    text = (out / "lammps.in").read_text()
+    text = (out / "pair.lmp").read_text()
     assert "pair_style mie/cut 9" in text and "pair_modify shift yes" in text
     # underdetermined (interaction energies fix only products of element epsilons):
     # written with its warning, not hidden

@@ -4,6 +4,7 @@ input, the staged (atomic) folder, and the report text."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import matplotlib
@@ -21,11 +22,16 @@ from ljfit.report import (  # noqa: E402
     FitRun,
     best_method,
     calculator_groups,
+    atom_types,
     check_output_dir,
-    lammps_input,
+    interaction_reach,
+    lammps_cutoff,
+    lammps_data,
+    lammps_export,
     markdown_report,
     metrics_document,
     params_document,
+    pair_lmp,
     parameters_frame,
     predictions_frame,
     staged_folder,
@@ -157,7 +163,7 @@ def test_underdetermined_warnings_not_hidden(adsorbate_dataset):
 
 
 # ---------------------------------------------------------------------------------------
-# LAMMPS
+# LAMMPS (the text; tests/test_lammps.py runs it in the engine)
 # ---------------------------------------------------------------------------------------
 
 
@@ -165,49 +171,235 @@ def _coeffs(text):
     return [ln.split("#")[0].split() for ln in text.splitlines() if ln.startswith("pair_coeff")]
 
 
-def test_lammps_per_pair(run):
+def _coeff(text, i, j):
+    return [c for c in _coeffs(text) if c[1:3] == [str(i), str(j)]][0]
+
+
+def _brute_reach(ds):
+    """Largest interacting distance by loops (the oracle of interaction_reach)."""
+    best = 0.0
+    for s in ds:
+        for a in range(s.n_atoms):
+            for b in range(a + 1, s.n_atoms):
+                if s.groups is None or s.groups[a] != s.groups[b]:
+                    best = max(best, float(np.linalg.norm(s.positions[a] - s.positions[b])))
+    return best
+
+
+def test_pair_lmp_per_pair_full_precision(run):
     values = run.results["linear"].params
-    text = lammps_input(run.model, values, run.dataset)
-    assert "units metal" in text
-    assert "pair_style lj/cut 10" in text
-    assert "#   type 1 = Au" in text
+    text = pair_lmp(run.model, values, run.dataset)
+    # included after read_data, when units are set: no units command
+    assert not any(ln.split()[:1] == ["units"] for ln in text.splitlines())
+    for k, el in enumerate(["Au", "C", "H", "O"], start=1):
+        assert f"#   type {k} = {el}" in text
     coeffs = _coeffs(text)
     assert coeffs[0] == ["pair_coeff", "*", "*", "0.0", "1.0"]
-    # Au (1) with C (2): the fitted Au-C values
-    au_c = [c for c in coeffs if c[1:3] == ["1", "2"]][0]
-    assert float(au_c[3]) == pytest.approx(values["epsilon[Au-C]"], rel=1e-9)
-    assert float(au_c[4]) == pytest.approx(values["sigma[Au-C]"], rel=1e-9)
+    # Au (1) with C (2): the fitted values, every digit
+    au_c = _coeff(text, 1, 2)
+    assert au_c[3] == f"{values['epsilon[Au-C]']:.17g}"
+    assert float(au_c[3]) == values["epsilon[Au-C]"]
+    assert float(au_c[4]) == values["sigma[Au-C]"]
+    assert len(au_c[3].replace(".", "").replace("-", "").lstrip("0")) >= 16
     assert "pair_modify" not in text
 
 
-def test_lammps_mie_cutoff_shift_offset(adsorbate_dataset):
+def test_pair_lmp_excludes_intra_group_pairs_exactly_for_interaction_energies(
+        run, cluster_dataset, fcc_dataset):
+    line = "neigh_modify exclude molecule/intra all"
+    text = pair_lmp(run.model, run.results["linear"].params, run.dataset)
+    assert text.splitlines().count(line) == 1
+    for ds, kw in ((cluster_dataset, {}), (fcc_dataset, {"cutoff": 8.5})):
+        model = LJModel(ds, scope="per-element", **kw)
+        assert "neigh_modify" not in pair_lmp(model, model.spec.as_dict(), ds)
+        assert atom_types(model, ds).molecule_ids(ds[0]) is None
+
+
+def test_pair_lmp_without_cutoff_covers_every_pair(run, cluster_dataset):
+    for ds, scope in ((run.dataset, "per-pair"), (cluster_dataset, "per-element")):
+        model = LJModel(ds, scope=scope)
+        reach = _brute_reach(ds)
+        assert interaction_reach(ds) == pytest.approx(reach, rel=1e-12)
+        cut = lammps_cutoff(model, ds)
+        assert cut.source == "covers" and cut.warning() is None
+        assert cut.value == math.ceil(reach + 1.0) and cut.value >= reach + 1.0
+        text = pair_lmp(model, model.spec.as_dict(), ds)
+        assert f"pair_style lj/cut {cut.value:g}\n" in text
+        assert "the fit used none" in text and f"{reach:.6g} Å" in text
+
+
+def test_pair_lmp_mie_cutoff_shift_offset(adsorbate_dataset):
     model = LJModel(adsorbate_dataset, potential="mie:9:6", cutoff=7.5, shift=True, offset=True)
     values = model.spec.as_dict()
-    text = lammps_input(model, values, adsorbate_dataset)
-    assert "pair_style mie/cut 7.5" in text
-    assert "pair_modify shift yes" in text
+    text = pair_lmp(model, values, adsorbate_dataset)
+    assert "pair_style mie/cut 7.5\n" in text
+    assert "# cutoff 7.5 Å: the fit's own" in text
+    lines = text.splitlines()
+    # pair_modify after pair_style (it modifies the current style)
+    assert lines.index("pair_modify shift yes") > lines.index("pair_style mie/cut 7.5")
+    # epsilon sigma gammaR gammaA
     assert all(len(c) == 7 and c[5:] == ["9", "6"] for c in _coeffs(text))
-    assert "offset" in text
+    assert "offset" in text and "LAMMPS's pe lacks it" in text
 
 
-def test_lammps_per_element_mixes_every_pair(cluster_dataset):
-    model = LJModel(cluster_dataset, scope="per-element")
-    values = model.spec.as_dict()
-    coeffs = _coeffs(lammps_input(model, values, cluster_dataset))
-    assert [c[1:3] for c in coeffs] == [["1", "1"], ["1", "2"], ["2", "2"]]
+def test_pair_lmp_per_element_mixes_every_pair(cluster_dataset):
+    from conftest import ARKR_ELEMENT_PARAMS, params_to_values
+
+    model = LJModel(cluster_dataset, scope="per-element", mixing="lorentz-berthelot")
+    values = params_to_values(ARKR_ELEMENT_PARAMS)
+    text = pair_lmp(model, values, cluster_dataset)
+    assert [c[1:3] for c in _coeffs(text)] == [["1", "1"], ["1", "2"], ["2", "2"]]
+    ar_kr = _coeff(text, 1, 2)
+    (ea, sa), (ek, sk) = ARKR_ELEMENT_PARAMS["Ar"], ARKR_ELEMENT_PARAMS["Kr"]
+    assert float(ar_kr[3]) == pytest.approx(np.sqrt(ea * ek), rel=1e-15)
+    assert float(ar_kr[4]) == pytest.approx(0.5 * (sa + sk), rel=1e-15)
 
 
-def test_lammps_per_site_explains_types(adsorbate_dataset):
+def test_pair_lmp_per_site_one_type_per_site(adsorbate_dataset):
     model = LJModel(adsorbate_dataset, scope="per-site")
-    text = lammps_input(model, model.spec.as_dict(), adsorbate_dataset)
-    assert "one atom type per site" in text
-    assert "#   site 0:" in text
-    assert "Au (group B)" in text
+    values = {n: (0.01 + 0.001 * k if n.startswith("eps") else 3.0 + 0.01 * k)
+              for k, n in enumerate(model.spec.names)}
+    types = atom_types(model, adsorbate_dataset)
+    text = pair_lmp(model, values, adsorbate_dataset)
+    n_sites = len(adsorbate_dataset[0].group_symbols(0))  # CH3OH: 6 sites
+    assert types.n_sites == n_sites and types.element_type == {"Au": n_sites + 1}
+    assert f"#   type {n_sites + 1} = Au (group B)" in text
+    for k in range(n_sites):
+        c = _coeff(text, k + 1, n_sites + 1)
+        assert (float(c[3]), float(c[4])) == (values[f"epsilon[{k}]"], values[f"sigma[{k}]"])
+    assert len(_coeffs(text)) == n_sites + 1  # the zero line and one per site
+    # the types of a structure: site k -> k + 1, gold -> the Au type
+    s = adsorbate_dataset[0]
+    assert list(types.of(s)) == list(range(1, n_sites + 1)) + [n_sites + 1] * (
+        s.n_atoms - n_sites)
+    assert list(types.molecule_ids(s)) == [1] * n_sites + [2] * (s.n_atoms - n_sites)
+
+
+def test_pair_lmp_reports_e0_and_keeps_it_out_of_pair_coeff(cluster_dataset):
+    model = LJModel(cluster_dataset, scope="per-pair")
+    values = model.spec.as_dict()
+    plain = pair_lmp(model, values, cluster_dataset)
+    text = pair_lmp(model, {**values, "e0[Ar]": -1.25, "e0[Kr]": -2.5}, cluster_dataset)
+    assert _coeffs(text) == _coeffs(plain)
+    assert "e0[Ar] = -1.25" in text and "e0[Kr] = -2.5" in text
+
+
+def test_lammps_export_expected_pe_subtracts_offset_and_e0(cluster_dataset):
+    model = LJModel(cluster_dataset, scope="per-pair", offset=True)
+    res = fit(model, cluster_dataset, "linear")
+    res = replace(res, params={**res.params, "e0[Ar]": -0.5})
+    run_ = FitRun(cluster_dataset, model, {"linear": res})
+    exp = lammps_export(run_)
+    first = cluster_dataset[0]
+    n_ar = first.symbols.count("Ar")
+    want = res.predictions[0] - res.params["offset"] + 0.5 * n_ar
+    assert exp.expected_pe == pytest.approx(want, abs=1e-12)
+    script = exp.files["in.lammps"]
+    assert f"LAMMPS's pe must be {want:.17g} eV" in script or \
+        f"{exp.expected_pe:.17g}" in script
+    assert "offset" in script and "e0" in script
+
+
+def test_lammps_types_and_reach_errors_name_the_structure(cluster_dataset, fcc_dataset):
+    from ljfit.dataset import Structure
+
+    types = atom_types(LJModel(cluster_dataset), cluster_dataset)
+    xe = Structure("xenon1", ["Ar", "Xe"], [[0, 0, 0], [4, 0, 0]])
+    with pytest.raises(DataError, match=r"xenon1: element Xe has no LAMMPS atom type"):
+        types.of(xe)
+    with pytest.raises(DataError, match=r"fcc000: .*periodic"):
+        interaction_reach(fcc_dataset)
 
 
 def test_lammps_without_defined_parameters(run):
-    text = lammps_input(run.model, None, run.dataset)
-    assert "pair_coeff" not in text.replace("no pair_coeff", "")
+    text = pair_lmp(run.model, None, run.dataset)
+    assert _coeffs(text) == [] and "no fit with defined parameters" in text
+
+
+def test_lammps_fallback_cutoff_warns_with_measured_error(tmp_path):
+    """Pairs reaching beyond MAX_AUTO_CUTOFF: the default cutoff, and a warning with the
+    error it causes, computed independently here (the oracle with and without cutoff)."""
+    from conftest import ARKR_PARAMS, _random_cluster, reference_energy
+
+    from ljfit.dataset import Dataset, Structure
+    from ljfit.report.lammps import MAX_AUTO_CUTOFF
+    from ljfit.report.run import DEFAULT_LAMMPS_CUTOFF
+
+    rng = np.random.default_rng(5)
+    structs = []
+    for k in range(12):
+        # two small clusters 10-60 Å apart: the last structures reach beyond 50 Å
+        near, far = _random_cluster(4, rng), _random_cluster(3, rng)
+        pos = np.vstack([near, far + [10.0 + 4.5 * k, 0.0, 0.0]])
+        s = Structure(f"s{k}", list(rng.choice(["Ar", "Kr"], size=7)), pos)
+        structs.append(s.with_energy(reference_energy(s, ARKR_PARAMS)))
+    ds = Dataset(structs, group_mode="all")
+    model = LJModel(ds, scope="per-pair")
+    res = fit(model, ds, "linear")
+    cut = lammps_cutoff(model, ds, res.params)
+    assert cut.source == "default" and cut.value == DEFAULT_LAMMPS_CUTOFF
+    assert cut.reach > MAX_AUTO_CUTOFF
+    params = {k: (res.params[f"epsilon[{k}]"], res.params[f"sigma[{k}]"]) for k in ARKR_PARAMS}
+    delta = np.array([reference_energy(s, params, cutoff=DEFAULT_LAMMPS_CUTOFF)
+                      - reference_energy(s, params) for s in ds])
+    assert cut.max_error == pytest.approx(np.abs(delta).max(), rel=1e-9)
+    assert cut.rms_error == pytest.approx(np.sqrt(np.mean(delta**2)), rel=1e-9)
+    assert cut.max_error > 1e-6  # the cross pairs at 40-60 Å are really dropped
+    warning = cut.warning()
+    assert f"{cut.max_error:.3g} eV" in warning and "--cutoff" in warning
+    # the warning reaches the pair.lmp comment, metrics.json, report.md and the console
+    run_ = FitRun(ds, model, {"linear": res})
+    out = write_results(run_, tmp_path / "res", plots=False)
+    assert "WARNING" in (out / "pair.lmp").read_text()
+    assert "pair_style lj/cut 10\n" in (out / "pair.lmp").read_text()
+    assert warning in json.loads((out / "metrics.json").read_text())["warnings"]
+    assert warning in (out / "report.md").read_text()
+    assert warning in summary_text(run_)
+
+
+def test_lammps_data_keeps_geometry(run, fcc_dataset, slab_dataset, tmp_path):
+    """structure.data read back by ase: the same distances (clusters) or the same lattice
+    and fractional differences (periodic cells); atoms at least the cutoff inside
+    non-periodic faces; types and molecule IDs as pair.lmp numbers them."""
+    from ase.io import read
+
+    from ljfit.features import pair_list
+
+    cases = [(run.dataset, run.model, "full"),
+             (fcc_dataset, LJModel(fcc_dataset, cutoff=8.5), "atomic"),
+             (slab_dataset, LJModel(slab_dataset, cutoff=7.0), "full")]
+    for ds, model, style in cases:
+        s = ds[0]
+        types = atom_types(model, ds)
+        rc = lammps_cutoff(model, ds).value
+        path = tmp_path / f"{ds.name}.data"
+        path.write_text(lammps_data(s, types, rc))
+        atoms = read(path, format="lammps-data", atom_style=style, units="metal")
+        assert len(atoms) == s.n_atoms
+        assert list(atoms.get_array("type")) == list(types.of(s))
+        atoms.pbc = s.pbc  # a data file has no boundary (in.lammps sets it)
+        if style == "full":
+            assert list(atoms.get_array("mol-id")) == list(types.molecule_ids(s))
+        # every interacting pair at the same distance (periodic images included)
+        _, _, v0, _ = pair_list(s.positions, cell=s.cell, pbc=s.pbc, groups=s.groups,
+                                cutoff=rc if s.periodic else None)
+        _, _, v1, _ = pair_list(atoms.positions, cell=atoms.cell.array, pbc=atoms.pbc,
+                                groups=s.groups, cutoff=rc if s.periodic else None)
+        np.testing.assert_allclose(np.sort(np.linalg.norm(v1, axis=1)),
+                                   np.sort(np.linalg.norm(v0, axis=1)), rtol=0, atol=1e-10)
+        if np.all(s.pbc):
+            np.testing.assert_allclose(atoms.cell.cellpar(), s_cellpar(s), atol=1e-10)
+        frac = atoms.get_scaled_positions(wrap=False)
+        heights = atoms.cell.volume / np.linalg.norm(
+            np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1)
+        for k in np.flatnonzero(~np.asarray(s.pbc)):
+            assert frac[:, k].min() * heights[k] > rc and (1 - frac[:, k].max()) * heights[k] > rc
+
+
+def s_cellpar(s):
+    from ase.geometry import cell_to_cellpar
+
+    return cell_to_cellpar(np.asarray(s.cell))
 
 
 # ---------------------------------------------------------------------------------------
@@ -260,7 +452,7 @@ def test_write_results_without_plots(run, tmp_path):
     out = write_results(run, tmp_path / "res", plots=False)
     names = {p.name for p in out.iterdir()}
     assert names == {"parameters.csv", "params.json", "predictions.csv", "metrics.json",
-                     "lammps.in", "report.md"}
+                     "pair.lmp", "in.lammps", "structure.data", "report.md"}
     assert names <= set(FILES)
     df = pd.read_csv(out / "parameters.csv")
     assert len(df) == 2 * len(run.model.spec)

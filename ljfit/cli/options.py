@@ -191,8 +191,9 @@ examples:
   ljfit fit data/example --cv loo --bootstrap 200
   ljfit fit data/example --config fit.toml         options from TOML, command line wins
 
-files written: parameters.csv params.json predictions.csv metrics.json lammps.in
-               parity.png residuals.png potentials.png correlation.png profiles.png report.md
+files written: parameters.csv params.json predictions.csv metrics.json pair.lmp in.lammps
+               structure.data parity.png residuals.png potentials.png correlation.png
+               profiles.png report.md
 """
 
 _INFO_EPILOG = """\

@@ -8,7 +8,11 @@ Files (exactly these names; see :func:`write_results`)
                      ``ljfit predict``
 ``predictions.csv``  ``structure,reference,<method>...`` (+ ``<method>_cv``), eV
 ``metrics.json``     dataset, model, per-method metrics, warnings, CV, bootstrap, wall times
-``lammps.in``        pair_style / pair_coeff lines of the best fit
+``pair.lmp``         pair_style / pair_coeff (/ pair_modify / neigh_modify) lines of the
+                     best fit, to include after read_data
+``in.lammps``        a complete LAMMPS input: reads ``structure.data``, includes ``pair.lmp``,
+                     ``run 0``; its pe is the first structure's prediction (minus the offset)
+``structure.data``   the first structure as a LAMMPS data file (ase's write_lammps_data)
 ``parity.png``, ``residuals.png``, ``potentials.png``, ``correlation.png``,
 ``profiles.png``     figures (see :mod:`ljfit.plots`)
 ``report.md``        a readable summary that embeds the figures
@@ -25,7 +29,18 @@ only when everything succeeded; an existing non-empty folder is replaced only wi
 from __future__ import annotations
 
 from .folder import check_output_dir, staged_folder, write_figures, write_results
-from .lammps import lammps_input
+from .lammps import (
+    AtomTypes,
+    LammpsCutoff,
+    LammpsExport,
+    atom_types,
+    in_lammps,
+    interaction_reach,
+    lammps_cutoff,
+    lammps_data,
+    lammps_export,
+    pair_lmp,
+)
 from .run import (
     FILES,
     FLOAT_FORMAT,
@@ -61,7 +76,16 @@ __all__ = [
     "predictions_frame",
     "params_document",
     "metrics_document",
-    "lammps_input",
+    "AtomTypes",
+    "LammpsCutoff",
+    "LammpsExport",
+    "atom_types",
+    "in_lammps",
+    "interaction_reach",
+    "lammps_cutoff",
+    "lammps_data",
+    "lammps_export",
+    "pair_lmp",
     "markdown_report",
     "summary_text",
     "check_output_dir",

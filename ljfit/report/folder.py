@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .lammps import lammps_input
+from .lammps import lammps_export
 from .run import FitRun, to_json
 from .tables import (
     _csv_text,
@@ -163,6 +163,11 @@ def write_results(run: FitRun, out, *, force: bool = False, plots: bool = True,
     -------
     Path
         ``out``.
+
+    Notes
+    -----
+    Warnings of the LAMMPS export (a cutoff that drops pairs the fit counted) are appended
+    to ``run.notes`` before report.md and metrics.json are written.
     """
     out = Path(out)
     with staged_folder(out, force=force, protect=protect) as tmp:
@@ -170,9 +175,12 @@ def write_results(run: FitRun, out, *, force: bool = False, plots: bool = True,
         _write_text(tmp / "predictions.csv", _csv_text(predictions_frame(run)))
         doc = params_document(run)
         _write_text(tmp / "params.json", to_json(doc))
-        _write_text(tmp / "lammps.in",
-                    lammps_input(run.model, doc["parameters"] if doc["method"] else None,
-                                 run.dataset))
+        lmp = lammps_export(run)
+        for name, text in lmp.files.items():  # pair.lmp, in.lammps, structure.data
+            _write_text(tmp / name, text)
+        # its warnings (a cutoff that drops pairs of the fit) join the run's, so that
+        # report.md, metrics.json and the console summary (printed after) all show them
+        run.notes.extend(w for w in lmp.warnings if w not in run.notes)
         figures = write_figures(run, tmp) if plots else []
         _write_text(tmp / "report.md", markdown_report(run, figures))
         _write_text(tmp / "metrics.json", to_json(metrics_document(run)))

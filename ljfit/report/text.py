@@ -139,7 +139,10 @@ def markdown_report(run: FitRun, figures=()) -> str:
               "- `params.json`: the best fit, for `ljfit predict` and `LJCalculator.from_file`",
               "- `predictions.csv`: reference and predicted energies (eV)",
               "- `metrics.json`: metrics, warnings, options and wall times",
-              "- `lammps.in`: LAMMPS pair_style / pair_coeff lines of the best fit", ""]
+              "- `pair.lmp`: LAMMPS pair_style / pair_coeff lines of the best fit (include "
+              "after read_data)",
+              "- `in.lammps`, `structure.data`: a LAMMPS run of the first structure "
+              "(`lmp -in in.lammps` in this folder)", ""]
     return "\n".join(lines)
 
 
