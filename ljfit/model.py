@@ -1,41 +1,49 @@
-r"""The energy model: pair features + a parameter spec → energies and their analytic Jacobian.
+r"""The energy model: pair features + a parameter spec → energies, forces, stress and their
+analytic Jacobian.
 
 Derivation
 ----------
-Each interacting pair belongs to a *slot* k (its element pair, or its substrate site) whose
-parameters are :math:`(\varepsilon_k, \sigma_k)`. With the features
-:math:`A^{(n)}_{sk}, A^{(m)}_{sk}` of :mod:`ljfit.features` (per-slot sums of
-:math:`r^{-n}`, :math:`r^{-m}`, shifted if asked) the energy of structure s is
+Each interacting pair belongs to a *slot* k (its element pair, or its group-A site) whose
+parameters are :math:`(\varepsilon_k, \sigma_k)`. Every observable o (an energy, a force
+component, a stress component) is linear in the slot coefficients
+:math:`C_{n,k} = C\varepsilon_k\sigma_k^n,\ C_{m,k} = C\varepsilon_k\sigma_k^m`:
 
 .. math::
 
-    E_s(p) = \sum_k \left[ A^{(n)}_{sk} C_{n,k} - A^{(m)}_{sk} C_{m,k} \right] + E_0,
-    \qquad C_{n,k} = C\varepsilon_k\sigma_k^n,\ C_{m,k} = C\varepsilon_k\sigma_k^m,
+    o(p) = \sum_k \left[ X^{(n)}_{ok} C_{n,k} - X^{(m)}_{ok} C_{m,k} \right]
+           + [\text{energy}]\Bigl(E_0 + \sum_e N_{oe}\, e_{0,e}\Bigr),
 
-with the optional offset :math:`E_0`. The slot parameters are functions of the parameter
-vector p: the identity for per-site and per-pair scopes, a mixing rule for per-element
-(:math:`\varepsilon_{ab} = \sqrt{\varepsilon_a\varepsilon_b}` and
+with the feature rows :math:`X^{(n)}, X^{(m)}` of :mod:`ljfit.features` (for energies the
+per-slot sums of :math:`r^{-n}`, :math:`r^{-m}`, shifted if asked; for forces and stress
+the sums in :mod:`ljfit.features.accumulate`), the optional constant offset :math:`E_0` and
+the optional per-element reference energies :math:`e_{0,e}` (eV per atom; :math:`N_{oe}`
+atoms of element e in the structure), which enter energies only. The slot parameters are
+functions of the parameter vector p: the identity for per-site and per-pair scopes, a mixing
+rule for per-element (:math:`\varepsilon_{ab} = \sqrt{\varepsilon_a\varepsilon_b}` and
 :math:`\sigma_{ab} = (\sigma_a+\sigma_b)/2` or :math:`\sqrt{\sigma_a\sigma_b}`). By the
 chain rule the Jacobian is
 
 .. math::
 
-    \frac{\partial E_s}{\partial p_j} = \sum_k G^{\varepsilon}_{sk} D^{\varepsilon}_{kj}
-        + G^{\sigma}_{sk} D^{\sigma}_{kj} \;(+1 \text{ for } p_j = E_0),
+    \frac{\partial o}{\partial p_j} = \sum_k G^{\varepsilon}_{ok} D^{\varepsilon}_{kj}
+        + G^{\sigma}_{ok} D^{\sigma}_{kj}\ (+\text{the linear columns}),
 
-    G^{\varepsilon}_{sk} = A^{(n)}_{sk} C\sigma_k^n - A^{(m)}_{sk} C\sigma_k^m,\quad
-    G^{\sigma}_{sk} = C\varepsilon_k\left(n A^{(n)}_{sk}\sigma_k^{n-1}
-                      - m A^{(m)}_{sk}\sigma_k^{m-1}\right),
+    G^{\varepsilon}_{ok} = X^{(n)}_{ok} C\sigma_k^n - X^{(m)}_{ok} C\sigma_k^m,\quad
+    G^{\sigma}_{ok} = C\varepsilon_k\left(n X^{(n)}_{ok}\sigma_k^{n-1}
+                      - m X^{(m)}_{ok}\sigma_k^{m-1}\right),
 
 where :math:`D^{\varepsilon}_{kj} = \partial\varepsilon_k/\partial p_j` and
 :math:`D^{\sigma}_{kj} = \partial\sigma_k/\partial p_j` are small (n_slots × n_params)
 matrices: for Lorentz–Berthelot :math:`\partial\sigma_{ab}/\partial\sigma_a = 1/2`, for the
 geometric means :math:`\partial\sqrt{xy}/\partial x = \sqrt{xy}/(2x)` (accumulated, so that
-a like pair a = b gets 1). Each evaluation is a few (n_structures × n_slots) array
-operations; nothing is mutated.
+a like pair a = b gets 1). Each evaluation is a few (rows × n_slots) array operations;
+nothing is mutated.
 
-For per-site and per-pair scopes E is linear in :math:`(C_{n,k}, C_{m,k}, E_0)`:
-:meth:`LJModel.design_matrix` gives the matrix the linear fitter solves exactly.
+Rows are stacked in a fixed order: the energies of every structure, then the force rows
+(x, y, z of every atom of the structures whose forces were featurised), then the stress rows
+(Voigt xx, yy, zz, yz, xz, xy). For per-site and per-pair scopes every row is linear in
+:math:`(C_{n,k}, C_{m,k}, E_0, e_0)`: :meth:`LJModel.design_matrix` gives the matrix the
+linear fitter solves exactly.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from .features import PairFeatures, compute_features, slot_label
 from .params import (
     DEFAULT_BOUNDS,
     DEFAULT_VALUES,
+    LINEAR_KINDS,
     Parameter,
     ParamSpec,
     normalize_mixing,
@@ -58,11 +67,15 @@ from .params import (
 )
 from .potentials import Mie, parse_potential
 
-__all__ = ["LJModel"]
+__all__ = ["LJModel", "OBSERVABLES"]
+
+#: Row kinds, in stacking order.
+OBSERVABLES = ("energy", "forces", "stress")
 
 
 class LJModel:
-    """Pairwise LJ / Mie energy model of a dataset, with analytic derivatives.
+    """Pairwise LJ / Mie model of a dataset's energies (and forces, stress), with analytic
+    derivatives.
 
     Parameters
     ----------
@@ -80,11 +93,18 @@ class LJModel:
         Shift each pair energy by −φ(r_c) (needs ``cutoff``).
     offset : bool
         Add a free constant energy offset ``offset`` (eV).
+    reference_energies : bool
+        Add one free reference energy per element, ``e0[Ar]`` (eV per atom), to every energy
+        (total energies of structures of different size or composition need them).
+    forces, stress : bool or array_like of bool
+        With a Dataset: also model the forces (stress) of the structures that carry
+        reference forces (stress) — ``True`` — or of the structures flagged. Ignored for
+        PairFeatures (their force/stress rows are used as they are).
     spec : ParamSpec, optional
         Parameters (values, bounds, fixed); default: one ε, σ per scope key with
         ε ∈ [1e-6, 1] eV, σ ∈ [1, 6] Å.
-    chunk_pairs : int
-        Memory bound of the featuriser (pairs per chunk).
+    chunk_pairs : int, optional
+        Memory bound of the featuriser (candidate pairs per chunk).
 
     Examples
     --------
@@ -102,8 +122,11 @@ class LJModel:
         cutoff: float | None = None,
         shift: bool = False,
         offset: bool = False,
+        reference_energies: bool = False,
+        forces=False,
+        stress=False,
         spec: ParamSpec | None = None,
-        chunk_pairs: int = 1 << 21,
+        chunk_pairs: int | None = None,
     ):
         self.scope = normalize_scope(scope)
         self.mixing = normalize_mixing(mixing)
@@ -115,13 +138,20 @@ class LJModel:
             self.group_mode = ""
             self.energy = ""
         elif isinstance(data, Dataset):
+            if forces is True:
+                forces = data.has_forces
+            if stress is True:
+                stress = data.has_stress
+            kw = {} if chunk_pairs is None else {"chunk_pairs": chunk_pairs}
             features = compute_features(
                 data,
                 kind=kind,
                 potential=parse_potential(potential),
                 cutoff=cutoff,
                 shift=shift,
-                chunk_pairs=chunk_pairs,
+                forces=forces,
+                stress=stress,
+                **kw,
             )
             self.group_mode = data.group_mode
             self.energy = "interaction" if data.interaction else "total"
@@ -132,8 +162,11 @@ class LJModel:
         self.cutoff = features.cutoff
         self.shift = features.shift
         self.offset = bool(offset)
+        self.reference_energies = bool(reference_energies)
         if features.n_slots == 0:
             raise FitError("no interacting pairs in any structure (check the groups and cutoff)")
+        if self.reference_energies and not features.elements:
+            raise FitError("reference_energies: the features carry no composition")
         if self.scope == "per-site" and features.site_elements:
             mixed = [f"{s}: {e}" for s, e in zip(features.slots, features.site_elements) if "/" in e]
             if mixed:
@@ -146,6 +179,8 @@ class LJModel:
         self.spec = self._default_spec if spec is None else self._check_spec(spec)
         self._eps_map, self._sig_map = self._mapping_indices()
         self._off = self.spec.index("offset") if self.offset else None
+        self._e0 = (np.array([self.spec.index(f"e0[{e}]") for e in features.elements])
+                    if self.reference_energies else None)
 
     # ----------------------------------------------------------------------------------
     # construction helpers
@@ -169,6 +204,9 @@ class LJModel:
                 params.append(Parameter(f"{kind}[{key}]", DEFAULT_VALUES[kind], lo, hi))
         if self.offset:
             params.append(Parameter("offset", 0.0, *DEFAULT_BOUNDS["offset"]))
+        if self.reference_energies:
+            for e in self.features.elements:
+                params.append(Parameter(f"e0[{e}]", DEFAULT_VALUES["e0"], *DEFAULT_BOUNDS["e0"]))
         return ParamSpec(params)
 
     def _check_spec(self, spec: ParamSpec) -> ParamSpec:
@@ -201,11 +239,17 @@ class LJModel:
         return self._clone(self.features, spec)
 
     def take(self, indices) -> "LJModel":
-        """The model of a subset of the structures (rows of the features; no recomputation)."""
+        """The model of a subset of the structures (their rows of every observable; no
+        recomputation)."""
         return self._clone(self.features.take(indices), self.spec)
 
+    def observing(self, forces: bool = True, stress: bool = True) -> "LJModel":
+        """The same model with its force and/or stress rows dropped (``False``)."""
+        return self._clone(self.features.without_forces(forces, stress), self.spec)
+
     def _clone(self, features, spec):
-        new = LJModel(features, scope=self.scope, mixing=self.mixing, offset=self.offset, spec=spec)
+        new = LJModel(features, scope=self.scope, mixing=self.mixing, offset=self.offset,
+                      reference_energies=self.reference_energies, spec=spec)
         new.group_mode, new.energy = self.group_mode, self.energy
         return new
 
@@ -221,12 +265,50 @@ class LJModel:
         return self.spec.n_free
 
     @property
+    def n_rows(self) -> dict:
+        """Rows of each observable: ``{"energy": S, "forces": 3·atoms, "stress": 6·S'}``."""
+        f = self.features
+        return {"energy": f.n_structures, "forces": f.n_force_rows, "stress": f.n_stress_rows}
+
+    @property
+    def observables(self) -> tuple:
+        """The observables with rows, in stacking order."""
+        return tuple(k for k, n in self.n_rows.items() if n or k == "energy")
+
+    @property
+    def n_observations(self) -> int:
+        return sum(self.n_rows.values())
+
+    def row_slices(self) -> dict:
+        """``{kind: slice}`` of each observable in the stacked rows."""
+        out, start = {}, 0
+        for kind, n in self.n_rows.items():
+            out[kind] = slice(start, start + n)
+            start += n
+        return out
+
+    def row_structures(self) -> np.ndarray:
+        """Structure index of every stacked row, int (n_observations,)."""
+        f = self.features
+        S = np.arange(f.n_structures)
+        return np.concatenate([S, np.repeat(S, f.force_rows), np.repeat(S, f.stress_rows)])
+
+    def rows_of(self, indices) -> np.ndarray:
+        """Stacked row indices of the structures ``indices`` (energy rows, then force rows,
+        then stress rows, each in the order of ``indices``; repeats allowed)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        f = self.features
+        n = self.n_rows
+        return np.concatenate([idx, n["energy"] + f.force_index(idx),
+                               n["energy"] + n["forces"] + f.stress_index(idx)])
+
+    @property
     def linear(self) -> bool:
-        """True when E is linear in (C_n, C_m, offset) slot by slot: per-site / per-pair
-        scopes with every ε and σ free."""
+        """True when every row is linear in (C_n, C_m, offset, e0) slot by slot:
+        per-site / per-pair scopes with every ε and σ free."""
         if self.scope == "per-element":
             return False
-        return all(p.vary for p in self.spec if p.kind != "offset")
+        return all(p.vary for p in self.spec if p.kind not in LINEAR_KINDS)
 
     def describe(self) -> dict:
         """The model as plain data (what ``params.json`` records to rebuild it)."""
@@ -239,9 +321,11 @@ class LJModel:
             "cutoff": self.cutoff,
             "shift": self.shift,
             "offset": self.offset,
+            "reference_energies": self.reference_energies,
             "energy": self.energy,
             "groups": self.group_mode,
             "slots": self.features.labels,
+            "observables": list(self.observables),
         }
 
     def __repr__(self):
@@ -281,6 +365,39 @@ class LJModel:
         eps, sig = self.slot_parameters(x)
         return {lab: (float(e), float(s)) for lab, e, s in zip(self.features.labels, eps, sig)}
 
+    def _blocks(self):
+        """(X_n, X_m, linear?) of each observable with rows, in stacking order."""
+        f = self.features
+        an, am = f.effective
+        out = [("energy", an, am)]
+        if f.fn is not None:
+            out.append(("forces", f.fn, f.fm))
+        if f.vn is not None:
+            out.append(("stress", f.vn, f.vm))
+        return out
+
+    def _linear_energy(self, p) -> np.ndarray | float:
+        """Offset + Σ N e0 of each structure (eV), or 0."""
+        e = 0.0
+        if self._off is not None:
+            e = e + p[self._off]
+        if self._e0 is not None:
+            e = e + self.features.composition @ p[self._e0]
+        return e
+
+    def predict(self, x=None) -> np.ndarray:
+        """Every observable, stacked: energies (eV), force rows (eV/Å), stress rows (eV/Å³);
+        shape (n_observations,)."""
+        p = self._full(x)
+        cn, cm = self.potential.coefficients(*self._slot_params_full(p))
+        parts = []
+        for kind, xn, xm in self._blocks():
+            v = xn @ cn - xm @ cm
+            if kind == "energy":
+                v = v + self._linear_energy(p)
+            parts.append(v)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
     def energies(self, x=None) -> np.ndarray:
         """Model energies, shape (n_structures,), eV.
 
@@ -290,13 +407,17 @@ class LJModel:
             Free parameters in spec order (or a name → value mapping); default: spec values.
         """
         p = self._full(x)
-        eps, sig = self._slot_params_full(p)
         an, am = self.features.effective
-        cn, cm = self.potential.coefficients(eps, sig)
-        e = an @ cn - am @ cm
-        if self._off is not None:
-            e = e + p[self._off]
-        return e
+        cn, cm = self.potential.coefficients(*self._slot_params_full(p))
+        return an @ cn - am @ cm + self._linear_energy(p)
+
+    def forces(self, x=None) -> np.ndarray:
+        """Force rows, shape (n_force_rows,), eV/Å: x, y, z of each featurised atom."""
+        return self.predict(x)[self.row_slices()["forces"]]
+
+    def stress(self, x=None) -> np.ndarray:
+        """Stress rows, shape (n_stress_rows,), eV/Å³, Voigt order per structure."""
+        return self.predict(x)[self.row_slices()["stress"]]
 
     def _mixing_derivatives(self, p):
         """D^ε, D^σ: ∂ε_k/∂p_j and ∂σ_k/∂p_j, each (n_slots, n_params)."""
@@ -323,37 +444,43 @@ class LJModel:
         return d_eps, d_sig
 
     def full_jacobian(self, x=None) -> np.ndarray:
-        """∂E_s/∂p_j for every parameter, free or fixed: shape (n_structures, n_params)."""
+        """∂o/∂p_j of every stacked observable for every parameter, free or fixed: shape
+        (n_observations, n_params)."""
         p = self._full(x)
         eps, sig = self._slot_params_full(p)
-        an, am = self.features.effective
         dcn_de, dcn_ds, dcm_de, dcm_ds = self.potential.coefficient_derivatives(eps, sig)
-        g_eps = an * dcn_de - am * dcm_de
-        g_sig = an * dcn_ds - am * dcm_ds
         d_eps, d_sig = self._mixing_derivatives(p)
-        jac = g_eps @ d_eps + g_sig @ d_sig
-        if self._off is not None:
-            jac[:, self._off] = 1.0
-        return jac
+        parts = []
+        for kind, xn, xm in self._blocks():
+            jac = (xn * dcn_de - xm * dcm_de) @ d_eps + (xn * dcn_ds - xm * dcm_ds) @ d_sig
+            if kind == "energy":
+                if self._off is not None:
+                    jac[:, self._off] = 1.0
+                if self._e0 is not None:
+                    jac[:, self._e0] = self.features.composition
+            parts.append(jac)
+        return np.vstack(parts) if len(parts) > 1 else parts[0]
 
     def jacobian(self, x=None) -> np.ndarray:
-        """∂E_s/∂x_j with respect to the free parameters: shape (n_structures, n_free), eV per
-        unit of each parameter (eV/eV for ε and offset, eV/Å for σ)."""
+        """∂o/∂x_j of every stacked observable with respect to the free parameters: shape
+        (n_observations, n_free) — (n_structures, n_free) for an energies-only model. Units:
+        the observable's per unit of each parameter (eV/eV for ε, e0 and offset, eV/Å for σ;
+        forces and stress rows likewise per eV/Å and eV/Å³)."""
         return self.full_jacobian(x)[:, self.spec.free]
 
     # ----------------------------------------------------------------------------------
     # the linear structure
     # ----------------------------------------------------------------------------------
     def design_matrix(self):
-        """Design matrix of the linear problem E = X c.
+        """Design matrix of the linear problem o = X c (+ fixed linear terms).
 
         Returns
         -------
-        X : ndarray, shape (n_structures, 2·n_slots [+ 1])
-            Columns ``A_n[:, k]`` for every slot, then ``−A_m[:, k]``, then ones for the offset
-            when the model has a free offset.
+        X : ndarray, shape (n_observations, n_columns)
+            Columns ``X_n[:, k]`` for every slot, then ``−X_m[:, k]``, then ones (energy rows)
+            for a free offset, then the composition (energy rows) for each free ``e0``.
         columns : list of str
-            ``Cn[<slot>]``, ``Cm[<slot>]``, ``offset``.
+            ``Cn[<slot>]``, ``Cm[<slot>]``, ``offset``, ``e0[<element>]``.
 
         Raises
         ------
@@ -367,14 +494,42 @@ class LJModel:
                 f"sigma free (this model: {self.scope}"
                 f"{', some fixed' if self.scope != 'per-element' else ''})"
             )
-        an, am = self.features.effective
         labels = self.features.labels
-        cols = [an, -am]
+        blocks = self._blocks()
+        xn = np.vstack([b[1] for b in blocks]) if len(blocks) > 1 else blocks[0][1]
+        xm = np.vstack([b[2] for b in blocks]) if len(blocks) > 1 else blocks[0][2]
+        cols = [xn, -xm]
         names = [f"Cn[{s}]" for s in labels] + [f"Cm[{s}]" for s in labels]
+        n_obs, S = self.n_observations, self.n_structures
         if self.offset and self.spec["offset"].vary:
-            cols.append(np.ones((self.n_structures, 1)))
+            one = np.zeros((n_obs, 1))
+            one[:S] = 1.0
+            cols.append(one)
             names.append("offset")
+        if self._e0 is not None:
+            free = [k for k, e in enumerate(self.features.elements)
+                    if self.spec[f"e0[{e}]"].vary]
+            if free:
+                comp = np.zeros((n_obs, len(free)))
+                comp[:S] = self.features.composition[:, free]
+                cols.append(comp)
+                names += [f"e0[{self.features.elements[k]}]" for k in free]
         return np.hstack(cols), names
+
+    def fixed_linear(self) -> np.ndarray:
+        """The stacked contribution of fixed offset / e0 parameters (eV on energy rows, 0
+        elsewhere): what :meth:`design_matrix` leaves out, shape (n_observations,)."""
+        out = np.zeros(self.n_observations)
+        p = self.spec.values
+        S = self.n_structures
+        if self._off is not None and not self.spec["offset"].vary:
+            out[:S] += p[self._off]
+        if self._e0 is not None:
+            fixed = [k for k, e in enumerate(self.features.elements)
+                     if not self.spec[f"e0[{e}]"].vary]
+            if fixed:
+                out[:S] += self.features.composition[:, fixed] @ p[self._e0[fixed]]
+        return out
 
     def from_coefficients(self, c) -> np.ndarray:
         """Full parameter vector from linear coefficients ``c`` (as in :meth:`design_matrix`):
@@ -385,15 +540,22 @@ class LJModel:
         p = self.spec.values
         p[self._eps_map] = eps
         p[self._sig_map] = sig
-        if self.offset and self.spec["offset"].vary:
-            p[self._off] = c[2 * k]
+        for j, name in enumerate(self._linear_columns()):
+            p[self.spec.index(name)] = c[2 * k + j]
         return p
 
-    def coefficients(self, x=None) -> np.ndarray:
-        """Linear coefficients (C_n,k…, C_m,k… [, offset]) of the parameters ``x``."""
-        eps, sig = self.slot_parameters(x)
-        cn, cm = self.potential.coefficients(eps, sig)
-        out = [cn, cm]
+    def _linear_columns(self) -> list:
+        """Names of the free linear columns after the slot columns."""
+        names = []
         if self.offset and self.spec["offset"].vary:
-            out.append([self._full(x)[self._off]])
-        return np.concatenate(out)
+            names.append("offset")
+        if self._e0 is not None:
+            names += [f"e0[{e}]" for e in self.features.elements if self.spec[f"e0[{e}]"].vary]
+        return names
+
+    def coefficients(self, x=None) -> np.ndarray:
+        """Linear coefficients (C_n,k…, C_m,k… [, offset] [, e0…]) of the parameters ``x``."""
+        p = self._full(x)
+        cn, cm = self.potential.coefficients(*self._slot_params_full(p))
+        names = self._linear_columns()
+        return np.concatenate([cn, cm, [p[self.spec.index(n)] for n in names]])

@@ -38,7 +38,7 @@ Closed-form leave-one-out (:func:`loo_residuals_linear`)
     every leave-one-out fit positive).
 
 Profiles (:func:`profile`, :func:`profiles`)
-    The cost :math:`F = \tfrac12\sum_s w_s (E_s - y_s)^2` (eV²) with one parameter fixed on a
+    The cost :math:`F = \tfrac12\sum_o w_o (\hat o - o)^2` (χ²/2) with one parameter fixed on a
     grid and every other free parameter re-optimised. For a result of the linear method and a
     σ (or the offset) of a linear model the problem with that value fixed is still linear
     (each slot of that σ contributes :math:`\varepsilon_k\,C(\sigma^n A^{(n)}_k -
@@ -58,9 +58,9 @@ import numpy as np
 
 from .dataset import Dataset
 from .errors import FitError
-from .fitting import METHODS, FitResult, Problem, fit, methods_for
+from .fitting import METHODS, FitResult, Problem, fit_problem, make_problem, methods_for
 from .fitting.linear import LinearSystem, scaled_nnls
-from .params import slot_parameter_names
+from .params import LINEAR_KINDS, slot_parameter_names
 
 __all__ = [
     "BootstrapResult",
@@ -231,8 +231,9 @@ class Profile:
     values : ndarray, shape (n_values,)
         Grid of fixed values (eV or Å), increasing; it contains the fitted value.
     cost : ndarray, shape (n_values,)
-        ½ Σ w (E − y)², eV², with ``name`` fixed at each value and every other free
-        parameter re-optimised (``nan`` where that fit failed).
+        The fit's cost (χ²/2 over every observation, see :attr:`FitResult.cost`) with
+        ``name`` fixed at each value and every other free parameter re-optimised (``nan``
+        where that fit failed).
     best_value, best_cost : float
         The grid point with the lowest cost and that cost.
     """
@@ -306,10 +307,10 @@ def _check_result(model, result, what="result"):
         )
 
 
-def _references(model, dataset, regularization=0.0, prior=None) -> Problem:
-    """The full problem (validates energies, weights, regularization, prior)."""
-    return Problem(model, dataset.energies, dataset.weights,
-                   regularization=regularization, prior=prior)
+def _references(model, dataset, regularization=0.0, prior=None, sigmas=None) -> Problem:
+    """The full problem (validates the references, weights, regularization, prior)."""
+    return make_problem(model, dataset, sigmas=sigmas, regularization=regularization,
+                        prior=prior)
 
 
 def _progress_bar(total, desc, progress):
@@ -324,25 +325,26 @@ def _split_fit_options(fit_options):
     lam = opts.pop("regularization", 0.0)
     prior = opts.pop("prior", None)
     x0 = opts.pop("x0", None)
-    return opts, lam, prior, x0
+    sigmas = opts.pop("sigmas", None)
+    return opts, lam, prior, x0, sigmas
 
 
-def _full_fit(model, dataset, method, seed, lam, prior, x0, opts):
+def _full_fit(problem, method, seed, x0, opts):
     kw = dict(opts)
     if x0 is not None:
         kw["x0"] = x0
-    return fit(model, dataset, method, regularization=lam, prior=prior, seed=seed, **kw)
+    return fit_problem(problem, method, seed=seed, **kw)
 
 
-def _refit(model, y, w, rows, method, seed, lam, prior, x0, opts):
-    """Fit of the structures ``rows``; None when the request cannot be fitted."""
+def _refit(problem, rows, method, seed, x0, opts):
+    """Fit of the structures ``rows`` (all their observations); None when the request
+    cannot be fitted."""
     kw = dict(opts)
     kw["progress"] = False
     if x0 is not None and method != "linear":
         kw["x0"] = x0
     try:
-        return fit(model.take(rows), energies=y[rows], weights=w[rows], method=method,
-                   regularization=lam, prior=prior, seed=seed, **kw)
+        return fit_problem(problem.subset(rows), method, seed=seed, **kw)
     except (FitError, np.linalg.LinAlgError):
         return None
 
@@ -402,12 +404,12 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
         raise FitError(f"level: need 0 < level < 1, got {level!r}")
     if result is not None:
         _check_result(model, result)
-    opts, lam, prior, x0 = _split_fit_options(fit_options)
-    problem = _references(model, dataset, lam, prior)
+    opts, lam, prior, x0, sigmas = _split_fit_options(fit_options)
+    problem = _references(model, dataset, lam, prior, sigmas)
     names = list(model.spec.free_names)
     n, m = int(n), model.n_structures
     if method != "linear" and result is None:
-        result = _full_fit(model, dataset, method, seed, lam, prior, x0, opts)
+        result = _full_fit(problem, method, seed, x0, opts)
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -418,13 +420,12 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
         if method == "linear":
             solver = LinearSystem(problem)
             for rows in draws:
-                samples.append(solver.free_parameters(solver.solve(rows)))
+                samples.append(solver.free_parameters(solver.solve(solver.rows_of(rows))))
                 bar.update(1)
         else:
             start = _warm_start(result)
             for rows in draws:
-                r = _refit(model, problem.y, problem.w, rows, method, seed, lam, prior,
-                           start, opts)
+                r = _refit(problem, rows, method, seed, start, opts)
                 ok = r is not None and r.success
                 samples.append(r.x if ok else np.full(len(names), np.nan))
                 bar.update(1)
@@ -521,11 +522,11 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
     k, folds = _folds(m, k, seed)
     if result is not None:
         _check_result(model, result)
-    opts, lam, prior, x0 = _split_fit_options(fit_options)
-    problem = _references(model, dataset, lam, prior)
+    opts, lam, prior, x0, sigmas = _split_fit_options(fit_options)
+    problem = _references(model, dataset, lam, prior, sigmas)
     if result is None:
-        result = _full_fit(model, dataset, method, seed, lam, prior, x0, opts)
-    y, w = problem.y, problem.w
+        result = _full_fit(problem, method, seed, x0, opts)
+    y = problem.energies
     n_free = model.n_free
     solver = LinearSystem(problem) if method == "linear" else None
     start = _warm_start(result)
@@ -535,16 +536,16 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
     for f in range(int(folds.max()) + 1):
         test = np.flatnonzero(folds == f)
         train = np.flatnonzero(folds != f)
-        n_train = int(np.count_nonzero(w[train] > 0))
+        n_train = int(np.count_nonzero(problem.w[model.rows_of(train)] > 0))
         if n_train < n_free:
             small.append(f)
         if n_train == 0:
             failed.append(f)
             continue
-        if solver is not None:
-            pred[test] = solver.predict(solver.solve(train), test)
+        if solver is not None:  # energy rows are the first n_structures rows
+            pred[test] = solver.predict(solver.solve(solver.rows_of(train)), test)
             continue
-        r = _refit(model, y, w, train, method, seed, lam, prior, start, opts)
+        r = _refit(problem, train, method, seed, start, opts)
         if r is None or not np.all(np.isfinite(r.x)):
             failed.append(f)
             continue
@@ -578,7 +579,8 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
         )
     if small:
         warn.append(
-            f"{len(small)} of {int(folds.max()) + 1} folds have fewer training structures than "
+            f"{len(small)} of {int(folds.max()) + 1} folds have fewer training "
+            f"{'structures' if model.n_observations == m else 'observations'} than "
             f"the {n_free} free parameters; their fits are underdetermined"
         )
     if failed:
@@ -626,11 +628,12 @@ def loo_residuals_linear(model, dataset) -> np.ndarray:
         the coefficients).
     """
     _check_common(model, dataset, "linear")
+    if model.n_observations != model.n_structures:
+        raise FitError("the closed-form leave-one-out takes one row per structure: this "
+                       "model also has force or stress rows (use cross_validate(k='loo'))")
     problem = _references(model, dataset)
     X, columns = model.design_matrix()
-    fixed = 0.0
-    if model.offset and not model.spec["offset"].vary:
-        fixed = model.spec["offset"].value
+    fixed = model.fixed_linear()
     sw = problem.sw
     Xw = sw[:, None] * X
     yw = sw * (problem.y - fixed)
@@ -641,7 +644,7 @@ def loo_residuals_linear(model, dataset) -> np.ndarray:
     r = int(np.sum(s > tol))
     u, s, vt = u[:, :r], s[:r], vt[:r]
     c = (vt.T @ ((u.T @ yw) / s)) / norms
-    bounded = np.array([col != "offset" for col in columns])
+    bounded = np.array([col.startswith(("Cn[", "Cm[")) for col in columns])
     if np.any(c[bounded] <= 0):
         bad = [col for col, v, b in zip(columns, c, bounded) if b and v <= 0]
         _warnings.warn(
@@ -679,44 +682,41 @@ def _profile_grid(value, stderr, lower, upper, n_points, span):
 
 
 def _linear_profile(model, problem, name, grid):
-    """Costs with ``name`` (a σ or the offset of a linear model) fixed: one NNLS each."""
-    an, am = model.features.effective
-    slots = model.features.slots
-    spec = model.spec
+    """Costs with ``name`` (a σ, the offset or an e0 of a linear model) fixed: one NNLS
+    each. A fixed σ_k turns slot k's two columns into one, ε_k·C(σ^n X_n − σ^m X_m); a fixed
+    linear parameter moves its column to the right-hand side."""
+    X, columns = model.design_matrix()
+    fixed = model.fixed_linear()
+    k = model.features.n_slots
     pot = model.potential
-    is_sigma = spec[name].kind == "sigma"
-    # columns that do not depend on the fixed value
-    fixed_slots = []
-    base_cols, unbounded = [], []
-    for k, slot in enumerate(slots):
-        _, sig_name = slot_parameter_names(model.scope, slot)
-        if is_sigma and sig_name == name:
-            fixed_slots.append(k)
-        else:
-            base_cols += [an[:, k], -am[:, k]]
-            unbounded += [False, False]
-    has_free_offset = model.offset and spec["offset"].vary and name != "offset"
-    if has_free_offset:
-        base_cols.append(np.ones(model.n_structures))
-        unbounded.append(True)
-    offset0 = spec["offset"].value if model.offset and not spec["offset"].vary else 0.0
-    unbounded = np.array(unbounded + [False] * len(fixed_slots))
-    base = np.column_stack(base_cols) if base_cols else np.zeros((model.n_structures, 0))
+    kind = model.spec[name].kind
+    sigma_slots, moved = [], None
+    if kind == "sigma":
+        sigma_slots = [s for s, slot in enumerate(model.features.slots)
+                       if slot_parameter_names(model.scope, slot)[1] == name]
+        drop = set(sigma_slots) | {k + s for s in sigma_slots}
+    else:  # offset or e0: its column moves to the right-hand side
+        moved = columns.index(name)
+        drop = {moved}
+    keep = [j for j in range(len(columns)) if j not in drop]
+    base = X[:, keep]
+    unbounded = np.array([not columns[j].startswith(("Cn[", "Cm[")) for j in keep]
+                         + [False] * len(sigma_slots))
     sw, y = problem.sw, problem.y
     costs = np.empty(len(grid))
     for i, v in enumerate(grid):
-        off = v if name == "offset" else offset0
+        rhs = fixed if moved is None else fixed + v * X[:, moved]
         extra = []
-        for k in fixed_slots:  # ε_k · C (σ^n A_n − σ^m A_m)
+        for s in sigma_slots:  # C (σ^n X_n − σ^m X_m), X's Cm column being −X_m
             cn1, cm1 = pot.coefficients(1.0, v)
-            extra.append(an[:, k] * cn1 - am[:, k] * cm1)
-        X = np.column_stack([base] + extra) if extra else base
-        if X.shape[1]:
-            c = scaled_nnls(sw[:, None] * X, sw * (y - off), unbounded)
-            e = X @ c + off
+            extra.append(X[:, s] * cn1 + X[:, k + s] * cm1)
+        Xv = np.column_stack([base] + extra) if extra else base
+        if Xv.shape[1]:
+            c = scaled_nnls(sw[:, None] * Xv, sw * (y - rhs), unbounded)
+            pred = Xv @ c + rhs
         else:
-            e = np.full_like(y, off)
-        costs[i] = 0.5 * float(np.sum(problem.w * (e - y) ** 2))
+            pred = rhs
+        costs[i] = problem.data_cost_of(pred)
     return costs
 
 
@@ -726,7 +726,7 @@ def _ls_profile(model, problem, result, name, grid, centre):
     if result.method == "linear":
         # the linear method's feasible set: ε, σ >= 0 without the spec's bounds
         spec = spec.with_bounds(
-            {p.name: (0.0, np.inf) for p in spec if p.vary and p.kind != "offset"}
+            {p.name: (0.0, np.inf) for p in spec if p.vary and p.kind not in LINEAR_KINDS}
         )
     others = [nm for nm in spec.free_names if nm != name]
     x_fit = np.array([result.params[nm] for nm in others])
@@ -736,10 +736,9 @@ def _ls_profile(model, problem, result, name, grid, centre):
         for i in order:
             sub = model.with_spec(spec.with_fixed({name: grid[i]}))
             if sub.n_free == 0:
-                costs[i] = 0.5 * float(np.sum(problem.w * (sub.energies() - problem.y) ** 2))
+                costs[i] = problem.data_cost_of(sub.predict())
                 continue
-            r = fit(sub, energies=problem.y, weights=problem.w, method="least_squares",
-                    x0=sub.spec.clip(x))
+            r = fit_problem(problem.with_model(sub), "least_squares", x0=sub.spec.clip(x))
             if np.all(np.isfinite(r.x)):
                 costs[i] = r.cost
                 x = r.x
@@ -747,7 +746,7 @@ def _ls_profile(model, problem, result, name, grid, centre):
 
 
 def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
-            span: float | None = None) -> Profile:
+            span: float | None = None, sigmas=None) -> Profile:
     """Profile of the cost along one free parameter.
 
     Parameters
@@ -765,6 +764,8 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
     span : float, optional
         Half-width of the grid (eV or Å); default max(5·stderr, 10 % of the value). The grid
         is clipped to the parameter's bounds.
+    sigmas : Sigmas, optional
+        The expected errors the fit used (default: as :func:`ljfit.fit`).
 
     Returns
     -------
@@ -776,7 +777,7 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
     exact NNLS solves (global minimum at each point); anything else by bounded
     ``least_squares`` fits warm-started from the neighbouring grid point, outward from the
     fitted value (for a linear result with ε, σ ≥ 0 as the only bounds on the others, as in
-    the linear method). Costs are ½ Σ w (E − y)², eV², without any ridge term.
+    the linear method). Costs are those of :attr:`FitResult.cost`, without any ridge term.
 
     Raises
     ------
@@ -797,14 +798,14 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
         raise FitError(f"span: need a finite half-width > 0, got {span!r}")
     if not np.all(np.isfinite(result.x)):
         raise FitError("result: some fitted parameters are undefined (nan); nothing to profile")
-    problem = _references(model, dataset)
+    problem = _references(model, dataset, sigmas=sigmas)
     value = float(result.params[name])
     p = model.spec[name]
     lower, upper = p.lower, p.upper
     lower, upper = min(lower, value), max(upper, value)
     grid, centre = _profile_grid(value, result.stderr.get(name, np.nan), lower, upper,
                                  int(n_points), span)
-    if result.method == "linear" and model.linear and p.kind in ("sigma", "offset"):
+    if result.method == "linear" and model.linear and p.kind in ("sigma", *LINEAR_KINDS):
         costs = _linear_profile(model, problem, name, grid)
     else:
         costs = _ls_profile(model, problem, result, name, grid, centre)
@@ -817,9 +818,10 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
                    best_cost=best_cost)
 
 
-def profiles(model, dataset, result: FitResult, *, n_points: int = 21) -> dict:
+def profiles(model, dataset, result: FitResult, *, n_points: int = 21, sigmas=None) -> dict:
     """:func:`profile` of every free parameter: ``{name: Profile}`` in ``result.names``
     order."""
     _check_result(model, result)
     _check_dataset(model, dataset)
-    return {nm: profile(model, dataset, result, nm, n_points=n_points) for nm in result.names}
+    return {nm: profile(model, dataset, result, nm, n_points=n_points, sigmas=sigmas)
+            for nm in result.names}

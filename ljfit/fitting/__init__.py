@@ -15,6 +15,7 @@ method                     what it does
 
 from __future__ import annotations
 
+import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import FitError
@@ -23,9 +24,10 @@ from .linear import fit_linear
 from .local import fit_least_squares, starting_point
 from .problem import Problem
 from .result import FitResult
+from .targets import Sigmas, Targets
 
-__all__ = ["fit", "fit_methods", "methods_for", "METHODS", "FitResult", "Problem",
-           "starting_point"]
+__all__ = ["fit", "fit_problem", "make_problem", "fit_methods", "methods_for", "METHODS",
+           "FitResult", "Problem", "Sigmas", "Targets", "starting_point"]
 
 METHODS = {
     "linear": fit_linear,
@@ -59,7 +61,11 @@ def methods_for(model, methods="all") -> list:
     return list(dict.fromkeys(out))
 
 
-def _problem(model, dataset, energies, weights, regularization, prior):
+def make_problem(model, dataset=None, *, energies=None, weights=None, sigmas=None,
+                 regularization=0.0, prior=None) -> Problem:
+    """The :class:`Problem` of :func:`fit`: every observation of the model's rows from
+    ``dataset`` with its sigma (:class:`~ljfit.fitting.targets.Sigmas`; default
+    :meth:`Sigmas.default_for` the dataset), or bare ``energies`` (unit sigmas, eV²)."""
     if energies is None:
         if dataset is None:
             raise FitError("fit: give a dataset (or energies=)")
@@ -68,25 +74,37 @@ def _problem(model, dataset, energies, weights, regularization, prior):
                 f"dataset has {len(dataset)} structures but the model was built for "
                 f"{model.n_structures}"
             )
-        energies = dataset.energies
-        if weights is None:
-            weights = dataset.weights
+        targets = Targets.from_dataset(dataset, model, sigmas)
+        if weights is not None:
+            w = np.asarray(weights, dtype=float)
+            if w.shape != (len(dataset),):
+                raise FitError("weights: need one finite, non-negative weight per structure")
+            targets = Targets(targets.values, targets.sigma, w[model.row_structures()])
+        return Problem(model, regularization=regularization, prior=prior, targets=targets)
     return Problem(model, energies, weights, regularization=regularization, prior=prior)
 
 
 def fit(model, dataset=None, method: str = "least_squares", *, energies=None, weights=None,
-        regularization: float = 0.0, prior=None, seed: int | None = 0, **options) -> FitResult:
-    """Fit the model's free parameters to reference energies.
+        sigmas=None, regularization: float = 0.0, prior=None, seed: int | None = 0,
+        **options) -> FitResult:
+    """Fit the model's free parameters to reference energies (forces, stress).
 
     Parameters
     ----------
     model : LJModel
     dataset : Dataset, optional
-        Supplies the reference energies (eV) and weights; or give ``energies=``.
+        Supplies the reference observations of the model's rows (energies, and forces and
+        stress where the model has those rows) and the structure weights; or give
+        ``energies=``.
     method : str
         One of :data:`METHODS`.
+    energies : ndarray, shape (n_structures,), optional
+        Reference energies (eV) without a dataset: unit sigmas, a cost in eV².
     weights : ndarray, shape (n_structures,), optional
         Overrides the dataset's weights.
+    sigmas : Sigmas, optional
+        Expected errors of energies, forces and stress (default
+        :meth:`Sigmas.default_for` the dataset).
     regularization : float
         Ridge strength λ toward ``prior`` (see :class:`Problem`).
     prior : dict, optional
@@ -103,11 +121,18 @@ def fit(model, dataset=None, method: str = "least_squares", *, energies=None, we
     FitResult
         Also when the fit did not converge (``success`` is False, ``message`` says why).
     """
+    problem = make_problem(model, dataset, energies=energies, weights=weights, sigmas=sigmas,
+                           regularization=regularization, prior=prior)
+    return fit_problem(problem, method, seed=seed, **options)
+
+
+def fit_problem(problem: Problem, method: str = "least_squares", *, seed: int | None = 0,
+                **options) -> FitResult:
+    """Fit a :class:`Problem` (see :func:`fit`)."""
     if method not in METHODS:
         raise FitError(f"method: unknown {method!r}; choose from {', '.join(METHODS)}")
     if method == "linear":
-        methods_for(model, ["linear"])  # raises a clear FitError when it does not apply
-    problem = _problem(model, dataset, energies, weights, regularization, prior)
+        methods_for(problem.model, ["linear"])  # a clear FitError when it does not apply
     # The fitters' linear algebra is on tiny matrices: BLAS threads only add spin-up and
     # contention (measured: basinhopping on the example 13x slower with 2 OpenBLAS threads
     # on a busy 2-core machine), so a fit runs single-threaded.

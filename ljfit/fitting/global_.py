@@ -115,7 +115,7 @@ def fit_basinhopping(problem: Problem, *, seed: int | None = 0, niter: int = 100
                      progress=None, **_ignored) -> FitResult:
     """Basin hopping with L-BFGS-B local minimisations (analytic gradient, bounds).
 
-    ``T`` (eV²) defaults to the cost at the start, so that uphill hops of the order of the
+    ``T`` defaults to the (relative) cost at the start, so that uphill hops of the order of the
     problem's own cost scale are accepted. ``stepsize`` is a fraction of each parameter's
     (internal) range: LJ costs have wide flat plateaus (σ or ε so small that every energy
     vanishes) from which short hops never escape, so hops are wide by default.

@@ -61,6 +61,9 @@ class LinearSystem:
     once, solvable on any set of rows (repeats allowed): what the linear fit, the bootstrap
     and the cross-validation share.
 
+    Rows are the model's stacked observations (energies, then force and stress rows);
+    :meth:`rows_of` turns structure indices into them.
+
     Raises
     ------
     FitError
@@ -73,12 +76,12 @@ class LinearSystem:
         self.model = model
         self.X = X
         self.columns = columns
-        self.fixed_offset = 0.0
-        if model.offset and not model.spec["offset"].vary:
-            self.fixed_offset = model.spec["offset"].value
-        self.unbounded = np.array([c == "offset" for c in columns], dtype=bool)
+        self.fixed = model.fixed_linear()  # fixed offset / e0 on the energy rows
+        # every column that is not a pair coefficient (offset, e0) takes either sign
+        self.unbounded = np.array([not c.startswith(("Cn[", "Cm[")) for c in columns],
+                                  dtype=bool)
         self.Xw = problem.sw[:, None] * X
-        self.yw = problem.sw * (problem.y - self.fixed_offset)
+        self.yw = problem.sw * (problem.y - self.fixed)
         self.data_rows = np.flatnonzero(problem.w > 0)
         self.ridge = None
         if problem.lam > 0:
@@ -86,6 +89,10 @@ class LinearSystem:
             scale = np.where(cp != 0, np.abs(cp), 1.0)
             self.ridge = (np.diag(np.sqrt(problem.lam) / scale),
                           np.sqrt(problem.lam) * cp / scale)
+
+    def rows_of(self, structures) -> np.ndarray:
+        """Row indices of the structures ``structures`` (every observable)."""
+        return self.model.rows_of(structures)
 
     def solve(self, rows=None) -> np.ndarray:
         """Coefficients, shape (n_columns,), of the fit to ``rows`` (default: all)."""
@@ -95,8 +102,10 @@ class LinearSystem:
         return scaled_nnls(A, b, self.unbounded)
 
     def predict(self, c, rows=None) -> np.ndarray:
-        """X c (+ a fixed offset), eV."""
-        return (self.X if rows is None else self.X[rows]) @ c + self.fixed_offset
+        """X c (+ the fixed linear terms): stacked predictions of ``rows`` (default all)."""
+        if rows is None:
+            return self.X @ c + self.fixed
+        return self.X[rows] @ c + self.fixed[rows]
 
     def free_parameters(self, c) -> np.ndarray:
         """Free parameter vector (``nan`` where a coefficient is not positive)."""
@@ -115,12 +124,12 @@ def solve_linear(problem: Problem):
     Returns
     -------
     c : ndarray, shape (n_columns,)
-        Coefficients in the order of ``design_matrix`` (offset last, if free).
+        Coefficients in the order of ``design_matrix`` (offset and e0 after the slots).
     columns : list of str
     rank : int
         Rank of the column-scaled weighted design matrix (data rows only).
-    predictions : ndarray, shape (n_structures,)
-        X c plus a fixed offset, eV.
+    predictions : ndarray, shape (n_observations,)
+        X c plus the fixed linear terms: every observation, stacked.
     """
     system = LinearSystem(problem)
     c = system.solve()

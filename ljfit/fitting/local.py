@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import FitError
+from ..params import LINEAR_KINDS, ParamSpec
 from .problem import Problem
 from .result import FitResult, diagnose
 
@@ -38,10 +39,14 @@ def _per_element_from_pairs(problem: Problem) -> np.ndarray | None:
 
     model = problem.model
     try:
-        pair_model = LJModel(model.features, scope="per-pair", offset=model.offset)
+        pair_model = LJModel(model.features, scope="per-pair", offset=model.offset,
+                             reference_energies=model.reference_energies)
     except FitError:
         return None
-    pp = Problem(pair_model, problem.y, problem.w)
+    linear = {p.name: p for p in model.spec if p.kind in LINEAR_KINDS}
+    pair_model = pair_model.with_spec(ParamSpec(
+        [linear.get(p.name, p) for p in pair_model.spec]))  # the same fixed offset / e0
+    pp = problem.with_model(pair_model)
     c, _, _, _ = solve_linear(pp)
     full = pair_model.from_coefficients(c)
     pair_eps, pair_sig = pair_model.slot_parameters(full[pair_model.spec.free])
@@ -64,8 +69,9 @@ def _per_element_from_pairs(problem: Problem) -> np.ndarray | None:
         values[f"epsilon[{e}]"] = float(np.exp(log_eps[k]))
         if sig[k] > 0:
             values[f"sigma[{e}]"] = float(sig[k])
-    if model.offset and model.spec["offset"].vary:
-        values["offset"] = float(full[pair_model.spec.index("offset")])
+    for name, p in linear.items():
+        if p.vary:
+            values[name] = float(full[pair_model.spec.index(name)])
     spec = model.spec
     return np.array([values.get(n, spec[n].value) for n in spec.free_names])
 
@@ -77,7 +83,7 @@ def starting_point(problem: Problem) -> tuple:
     model = problem.model
     x0, how = None, "spec values"
     if model.linear:
-        c, _, _, _ = solve_linear(Problem(model, problem.y, problem.w))
+        c, _, _, _ = solve_linear(problem.with_model(model))
         x = model.from_coefficients(c)[model.spec.free]
         spec_x = model.spec.x0
         x0 = np.where(np.isfinite(x), x, spec_x)

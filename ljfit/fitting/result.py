@@ -37,13 +37,21 @@ class FitResult:
     names : list of str
         Free parameter names, the order of ``x``.
     cost : float
-        ½ Σ w (E − y)², eV² (without any ridge term).
+        ½ Σ_o w_o (ô − o)² over every observation, without any ridge term: χ²/2 with the
+        observations' sigmas (dimensionless), eV² for energies given without sigmas.
     rmse, mae, max_abs_error : float
-        eV, unweighted, over all structures.
+        Of the energies, eV, unweighted, over all structures.
     r2 : float
-        Coefficient of determination.
+        Coefficient of determination of the energies.
     predictions, residuals : ndarray, shape (n_structures,)
         Model energies and E − y, eV.
+    observed : dict
+        Per observable fitted (``energy``, ``forces``, ``stress``): ``predictions`` and
+        ``residuals`` (stacked rows; eV, eV/Å, eV/Å³), ``n`` rows, ``rmse``, ``mae``,
+        ``max_abs_error``; energies also ``rmse_per_atom`` (eV/atom).
+    reduced_chi2 : float
+        2·cost / (observations − free parameters): 1 when the residuals are the size of
+        the sigmas.
     nfev, njev : int
     wall_time : float
         s.
@@ -87,6 +95,8 @@ class FitResult:
     underdetermined: bool = False
     warnings: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    observed: dict = field(default_factory=dict)
+    reduced_chi2: float = float("nan")
 
     @property
     def determined(self) -> bool:
@@ -110,13 +120,34 @@ class FitResult:
             "wall_time_s": float(self.wall_time),
             "success": bool(self.success),
             "message": str(self.message),
+            "reduced_chi2": float(self.reduced_chi2),
+            **self.observable_metrics(),
+        }
+
+    def observable_metrics(self) -> dict:
+        """``energy_rmse``, ``energy_rmse_per_atom`` (eV), ``force_rmse``, ``force_mae``
+        (eV/Å), ``stress_rmse`` (eV/Å³) and the number of each observable fitted (0 and
+        ``nan`` for an observable the fit did not use)."""
+        nan = float("nan")
+        e = self.observed.get("energy", {})
+        f = self.observed.get("forces", {})
+        s = self.observed.get("stress", {})
+        return {
+            "energy_rmse": float(e.get("rmse", self.rmse)),
+            "energy_rmse_per_atom": float(e.get("rmse_per_atom", nan)),
+            "force_rmse": float(f.get("rmse", nan)),
+            "force_mae": float(f.get("mae", nan)),
+            "stress_rmse": float(s.get("rmse", nan)),
+            "n_energies": int(e.get("n", len(self.predictions))),
+            "n_force_components": int(f.get("n", 0)),
+            "n_stress_components": int(s.get("n", 0)),
         }
 
     def __repr__(self):
         vals = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
         flag = "" if self.success else " FAILED"
         return (
-            f"<FitResult {self.method}{flag}: rmse={self.rmse:.4g} eV, cost={self.cost:.4g} eV², "
+            f"<FitResult {self.method}{flag}: rmse={self.rmse:.4g} eV, cost={self.cost:.4g}, "
             f"{vals}>"
         )
 
@@ -125,9 +156,14 @@ class FitResult:
         lines = [
             f"method {self.method}: {'converged' if self.success else 'NOT converged'} "
             f"({self.message})",
-            f"  cost {self.cost:.6g} eV², RMSE {self.rmse:.6g} eV, MAE {self.mae:.6g} eV, "
+            f"  cost {self.cost:.6g} (χ²/2), RMSE {self.rmse:.6g} eV, MAE {self.mae:.6g} eV, "
             f"R² {self.r2:.6f}, nfev {self.nfev}, {self.wall_time:.3g} s",
         ]
+        units = {"forces": "eV/Å", "stress": "eV/Å³"}
+        for kind, d in self.observed.items():
+            if kind != "energy":
+                lines.append(f"  {kind}: RMSE {d['rmse']:.6g} {units[kind]}, MAE "
+                             f"{d['mae']:.6g} {units[kind]} ({d['n']} components)")
         for name, value in self.params.items():
             se = self.stderr.get(name, np.nan)
             unit = "Å" if name.startswith("sigma") else "eV"
@@ -157,19 +193,23 @@ def diagnose(problem, x, *, method, nfev=0, njev=0, wall_time=0.0, success=True,
     x : ndarray, shape (n_free,)
         Parameters found (may contain ``nan``: then ``predictions`` must be given).
     predictions : ndarray, optional
-        Model energies, when they cannot be computed from ``x`` (linear solve with a
-        coefficient at zero).
+        Model predictions of every observation, stacked (:meth:`LJModel.predict`), when they
+        cannot be computed from ``x`` (linear solve with a coefficient at zero).
     """
     model, spec = problem.model, problem.model.spec
     names = spec.free_names
     x = np.asarray(x, dtype=float)
     warn = list(warnings or [])
-    pred = model.energies(x) if predictions is None else np.asarray(predictions, float)
-    res = pred - problem.y
-    cost = 0.5 * float(np.sum(problem.w * res**2))
-    ss_tot = float(np.sum((problem.y - problem.y.mean()) ** 2))
+    stacked = model.predict(x) if predictions is None else np.asarray(predictions, float)
+    cost = problem.data_cost_of(stacked)
+    observed = _observed(problem, stacked)
+    pred = observed["energy"]["predictions"]
+    res = observed["energy"]["residuals"]
+    y = problem.energies
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum(res**2)) / ss_tot if ss_tot > 0 else float("nan")
     m, n = problem.n_data, len(names)
+    internal = cost / problem.scale  # the relative cost, whose Jacobian is sw·J below
 
     cov = corr = None
     stderr = {nm: float("nan") for nm in names}
@@ -192,7 +232,7 @@ def diagnose(problem, x, *, method, nfev=0, njev=0, wall_time=0.0, success=True,
             )
         elif m > n:
             inv = (vt.T / s**2) @ vt  # (J_s^T J_s)^-1 (rank == n here, so vt is n × n)
-            s2 = 2.0 * cost / (m - n)
+            s2 = 2.0 * internal / (m - n)
             cov = s2 * inv / np.outer(norms, norms)
             sd = np.sqrt(np.diag(cov))
             stderr = dict(zip(names, map(float, sd)))
@@ -208,8 +248,9 @@ def diagnose(problem, x, *, method, nfev=0, njev=0, wall_time=0.0, success=True,
                         f"{names[a]} and {names[b]} correlated at r = {corr[a, b]:.3f}"
                     )
     if n >= m:
+        what = "structures" if m == problem.model.n_structures else "observations"
         under_reasons.insert(
-            0, f"{n} free parameters but only {m} structures: the data cannot determine them"
+            0, f"{n} free parameters but only {m} {what}: the data cannot determine them"
         )
     underdetermined = bool(under_reasons)
     if underdetermined:
@@ -261,4 +302,33 @@ def diagnose(problem, x, *, method, nfev=0, njev=0, wall_time=0.0, success=True,
         underdetermined=underdetermined,
         warnings=warn,
         extra=dict(extra or {}),
+        observed=observed,
+        reduced_chi2=2.0 * cost / (m - n) if m > n else float("nan"),
     )
+
+
+def _observed(problem, stacked) -> dict:
+    """Predictions, residuals and error statistics of each observable (see
+    :attr:`FitResult.observed`)."""
+    out = {}
+    n_atoms = problem.model.features.n_atoms
+    for kind, sl in problem.slices.items():
+        if sl.stop == sl.start and kind != "energy":
+            continue
+        pred = stacked[sl]
+        res = pred - problem.y[sl]
+        ok = np.isfinite(res)
+        d = {
+            "predictions": pred,
+            "residuals": res,
+            "n": int(sl.stop - sl.start),
+            "rmse": float(np.sqrt(np.mean(res[ok] ** 2))) if ok.any() else float("nan"),
+            "mae": float(np.mean(np.abs(res[ok]))) if ok.any() else float("nan"),
+            "max_abs_error": float(np.max(np.abs(res[ok]))) if ok.any() else float("nan"),
+        }
+        if kind == "energy" and np.all(n_atoms > 0):
+            per_atom = res / n_atoms
+            d["rmse_per_atom"] = (float(np.sqrt(np.mean(per_atom[ok] ** 2)))
+                                  if ok.any() else float("nan"))
+        out[kind] = d
+    return out
