@@ -905,3 +905,13 @@ def test_every_reading_error_is_exit_2_one_line(tmp_path, capsys, build, where, 
     line = _one_error_line(err)
     assert (where or str(tmp_path)) in line and word in line
     assert not (tmp_path / "out").exists()
+
+
+def test_energies_only_example_fits_exactly_as_in_0_1_0(tmp_path):
+    """The shipped example (energies only) gives the parameters.csv of ljfit 0.1.0 byte for
+    byte: forces, sigmas and reference energies changed nothing for energies-only data."""
+    golden = Path(__file__).parent / "data" / "example_parameters_v0.1.0.csv"
+    out = tmp_path / "res"
+    assert main(["fit", str(EXAMPLE), "--out", str(out), "--no-plots", "--quiet",
+                 "--method", "linear,least_squares,basinhopping,dual_annealing"]) == 0
+    assert (out / "parameters.csv").read_bytes() == golden.read_bytes()

@@ -354,7 +354,9 @@ def compute_features(
     keep = acc.count.sum(axis=0) > 0
 
     def columns(a):
-        return None if a is None else (a if keep.all() else np.ascontiguousarray(a[:, keep]))
+        # boolean column selection leaves the arrays column-major (slot by slot): X @ c is
+        # then an axpy per slot, and energies keep the bits of earlier ljfit versions
+        return None if a is None else a[:, keep]
 
     slots = tuple(s for s, k in zip(table.keys, keep) if k)
     site_elements = None

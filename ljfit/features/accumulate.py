@@ -196,35 +196,37 @@ class Accumulator:
                         out += np.bincount(vb + v * K, gs * d[:, a] * d[:, b], size)
                     _add_rows(target, rows, out.reshape(-1, K))
 
-    def add_dense(self, structures, r2, d, onehot, incidence, inside=None):
+    def add_dense(self, structures, cols, r2, d, onehot, incidence, inside=None):
         """Add every candidate pair of G structures sharing one pair list.
 
         Parameters
         ----------
         structures : ndarray of int, shape (G,)
+        cols : ndarray of int, shape (K',)
+            The global slots the pairs fall into (the columns of ``onehot``).
         r2 : ndarray, shape (G, p)
             Squared distances of the p candidate pairs, Å².
         d : ndarray, shape (G, p, 3) or None
             Pair vectors r_j − r_i, Å (needed for forces and stress).
-        onehot : ndarray, shape (p, K)
-            1 where pair p belongs to slot k.
-        incidence : ndarray, shape (p, n_atoms·K) or None
-            +1 at (p, j·K + slot), −1 at (p, i·K + slot): maps pair terms to forces.
+        onehot : ndarray, shape (p, K')
+            1 where pair p belongs to slot ``cols[k]``.
+        incidence : ndarray, shape (p, n_atoms·K') or None
+            +1 at (p, j·K' + k), −1 at (p, i·K' + k): maps pair terms to forces.
         inside : ndarray of bool, shape (G, p), optional
             Pairs within the cutoff (default: all).
         """
         structures = np.asarray(structures, dtype=np.int64)
-        G = len(structures)
+        G, K = len(structures), len(cols)
         rn, rm = self.potential.inverse_powers(r2)
         if inside is not None:
             rn = np.where(inside, rn, 0.0)
             rm = np.where(inside, rm, 0.0)
             cnt = inside.astype(float) @ onehot
         else:
-            cnt = np.broadcast_to(onehot.sum(axis=0), (G, self.K))
-        _add_rows(self.en, structures, rn @ onehot)
-        _add_rows(self.em, structures, rm @ onehot)
-        _add_rows(self.count, structures, cnt)
+            cnt = np.broadcast_to(onehot.sum(axis=0), (G, K))
+        _add_block(self.en, structures, cols, rn @ onehot)
+        _add_block(self.em, structures, cols, rm @ onehot)
+        _add_block(self.count, structures, cols, cnt)
         if d is None or not self.wants(structures).any():
             return
         inv2 = 1.0 / r2
@@ -233,14 +235,14 @@ class Accumulator:
         if self.fn is not None:
             has, rows = self._force_rows(structures)
             if has.any():
-                n_at = incidence.shape[1] // self.K
+                n_at = incidence.shape[1] // K
                 for target, g in ((self.fn, gn), (self.fm, gm)):
                     g = g[has]
-                    block = np.empty((int(has.sum()), n_at, 3, self.K))
+                    block = np.empty((int(has.sum()), n_at, 3, K))
                     for a in range(3):
                         block[:, :, a, :] = ((g * d[has, :, a]) @ incidence).reshape(
-                            -1, n_at, self.K)
-                    _add_rows(target, rows, block.reshape(-1, self.K))
+                            -1, n_at, K)
+                    _add_block(target, rows, cols, block.reshape(-1, K))
         if self.vn is not None:
             has, rows = self._stress_rows(structures)
             if has.any():
@@ -248,7 +250,18 @@ class Accumulator:
                 for target, g in ((self.vn, gn), (self.vm, gm)):
                     gs = g[has] * scale
                     dd = d[has]
-                    block = np.empty((int(has.sum()), 6, self.K))
+                    block = np.empty((int(has.sum()), 6, K))
                     for v, (a, b) in enumerate(VOIGT):
                         block[:, v, :] = (gs * dd[:, :, a] * dd[:, :, b]) @ onehot
-                    _add_rows(target, rows, block.reshape(-1, self.K))
+                    _add_block(target, rows, cols, block.reshape(-1, K))
+
+
+def _add_block(target, rows, cols, block):
+    """target[rows][:, cols] += block (cols: a subset of the slot columns)."""
+    if len(cols) == target.shape[1] and np.array_equal(cols, np.arange(len(cols))):
+        _add_rows(target, rows, block)
+        return
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        target[rows[0]:rows[-1] + 1, cols] += block
+    else:
+        target[np.ix_(rows, cols)] += block

@@ -37,6 +37,17 @@ def duplicate_error(structure, i: int, j: int, r2: float) -> DataError:
     )
 
 
+def _square_norm(d):
+    """|d|² over the last axis as ((x² + y²) + z²), C-ordered: the same bits whatever the
+    array's shape (einsum's order of summation can differ in the last bit, and a
+    Fortran-ordered result sends the reductions down another BLAS path)."""
+    x, y, z = d[..., 0], d[..., 1], d[..., 2]
+    r = np.multiply(x, x, order="C")
+    r += y * y
+    r += z * z
+    return r
+
+
 def _candidates(pos, t, ii, jj):
     """Squared distances of candidate pairs (ii, jj) × image translations t, for culling.
 
@@ -45,7 +56,7 @@ def _candidates(pos, t, ii, jj):
     broadcast passes per component (rounding ~1e-13 Å² at these sizes: callers cull with a
     margin and recompute the survivors exactly)."""
     delta = pos[:, jj] - pos[:, ii]
-    d2 = np.einsum("gpk,gpk->gp", delta, delta)
+    d2 = _square_norm(delta)
     if t is None:
         return delta, d2[:, None, :]
     r2 = np.matmul(t, delta.transpose(0, 2, 1))
@@ -58,7 +69,7 @@ def _candidates(pos, t, ii, jj):
 def _exact(delta, t):
     """Exact distance vectors and r² of every candidate, (g, n_img, p, 3) and (g, n_img, p)."""
     d = delta[:, None, :, :] if t is None else delta[:, None, :, :] + t[:, :, None, :]
-    return d, np.einsum("gspk,gspk->gsp", d, d)
+    return d, _square_norm(d)
 
 
 #: relative and absolute margin (Å²) of the culling test before the exact one
@@ -123,21 +134,25 @@ _DENSE_MAX_ENTRIES = 1 << 21
 def _dense_pairs(dataset, members, pos, i, j, slot, cutoff, chunk_pairs, acc):
     """Clusters: every candidate pair of every structure as (G, p) arrays, reduced by
     matrix products (nothing is culled; pairs beyond a cutoff are masked)."""
-    n, K = pos.shape[1], acc.K
+    n = pos.shape[1]
     p = len(i)
+    # only the slots these pairs use: the products stay small (and the same BLAS kernel
+    # sums them in the same order whatever the number of slots in the data set)
+    cols, local = np.unique(slot, return_inverse=True)
+    K = len(cols)
     onehot = np.zeros((p, K))
-    onehot[np.arange(p), slot] = 1.0
+    onehot[np.arange(p), local] = 1.0
     incidence = None
     if acc.fn is not None:
         incidence = np.zeros((p, n * K))
-        incidence[np.arange(p), j * K + slot] += 1.0
-        incidence[np.arange(p), i * K + slot] -= 1.0
+        incidence[np.arange(p), j * K + local] += 1.0
+        incidence[np.arange(p), i * K + local] -= 1.0
     rc2 = None if cutoff is None else cutoff * cutoff
     g_step = max(1, chunk_pairs // p)
     for g0 in range(0, len(members), g_step):
         g1 = min(len(members), g0 + g_step)
         delta = pos[g0:g1, j] - pos[g0:g1, i]
-        r2 = np.einsum("gpk,gpk->gp", delta, delta)
+        r2 = _square_norm(delta)
         flat = int(np.argmin(r2))
         if r2.flat[flat] < _MIN2:
             g, q = divmod(flat, p)
@@ -145,7 +160,7 @@ def _dense_pairs(dataset, members, pos, i, j, slot, cutoff, chunk_pairs, acc):
                                   float(r2.flat[flat]))
         inside = None if rc2 is None else r2 <= rc2
         d = delta if acc.wants_vectors and acc.wants(members[g0:g1]).any() else None
-        acc.add_dense(members[g0:g1], r2, d, onehot, incidence, inside)
+        acc.add_dense(members[g0:g1], cols, r2, d, onehot, incidence, inside)
 
 
 def _pairs(dataset, members, pos, cells, shifts, i, j, slot, cutoff, chunk_pairs, acc,
@@ -176,7 +191,7 @@ def _pairs(dataset, members, pos, cells, shifts, i, j, slot, cutoff, chunk_pairs
                 d = delta[gl, pp]
                 if t is not None:
                     d += t[gl, img]
-                r2s = np.einsum("pk,pk->p", d, d)
+                r2s = _square_norm(d)
                 if cutoff is not None:
                     inside = r2s <= rc2
                     if not inside.all():
@@ -224,14 +239,14 @@ def neighbour_block(dataset, idx, table, cutoff, acc):
         cutoff_nl = cutoff
     cell = s.cell if pbc.any() else np.zeros((3, 3))
     i, j, d = neighbour_pairs(s.positions, cell, pbc, cutoff_nl)
-    r2 = np.einsum("pk,pk->p", d, d)
+    r2 = _square_norm(d)
     if len(r2):
         k = int(np.argmin(r2))
         if r2[k] < _MIN2:
             raise duplicate_error(s, i[k], j[k], float(r2[k]))
     if s.groups is not None:
         i, j, d = orient_interaction(s.groups, i, j, d)
-        r2 = np.einsum("pk,pk->p", d, d)
+        r2 = _square_norm(d)
     if len(i) == 0:
         return
     slot = table.ids(s, i, j)

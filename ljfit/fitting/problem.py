@@ -182,10 +182,12 @@ class Problem:
         """½ Σ w_o (ô − o)² (χ²/2), without the ridge term."""
         return self.data_cost_of(self.model.predict(x))
 
-    def data_cost_of(self, predictions) -> float:
-        """½ Σ w_o (ô − o)² of stacked predictions."""
-        r = self.sw * (np.asarray(predictions, dtype=float) - self.y)
-        return self.scale * 0.5 * float(r @ r)
+    def data_cost_of(self, predictions, relative: bool = False) -> float:
+        """½ Σ w_o (ô − o)² of stacked predictions (``relative``: ½ Σ w̃_o (ô − o)², the
+        cost the minimisers see)."""
+        res = np.asarray(predictions, dtype=float) - self.y
+        cost = 0.5 * float(np.sum(self.w * res**2))
+        return cost if relative else self.scale * cost
 
     def internal_cost(self, x) -> float:
         """½ r·r, the relative cost the minimisers see (:meth:`cost` / scale)."""

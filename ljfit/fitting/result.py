@@ -209,7 +209,7 @@ def diagnose(problem, x, *, method, nfev=0, njev=0, wall_time=0.0, success=True,
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum(res**2)) / ss_tot if ss_tot > 0 else float("nan")
     m, n = problem.n_data, len(names)
-    internal = cost / problem.scale  # the relative cost, whose Jacobian is sw·J below
+    internal = problem.data_cost_of(stacked, relative=True)  # the cost sw·J belongs to
 
     cov = corr = None
     stderr = {nm: float("nan") for nm in names}
