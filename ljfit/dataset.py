@@ -161,12 +161,6 @@ class Structure:
         """|det(cell)| in Å³ (0 for a cluster)."""
         return float(abs(np.linalg.det(self.cell)))
 
-    def atom_where(self, i: int) -> str:
-        """How messages name atom ``i`` (0-based): ``atom 3`` or ``atom 3 (line 5)``."""
-        if self.first_line:
-            return f"atom {i + 1} (line {self.first_line + i})"
-        return f"atom {i + 1}"
-
     @property
     def periodic(self) -> bool:
         return self._periodic
@@ -255,8 +249,10 @@ class Dataset(Sequence):
         layout: str = "",
         energy_unit: str = "eV",
         group_mode: str = "",
+        name: str | None = None,
     ):
         self._structures = tuple(structures)
+        self._name = name
         if not self._structures:
             raise DataError("the dataset holds no structures", path or None)
         names = [s.name for s in self._structures]
@@ -351,8 +347,12 @@ class Dataset(Sequence):
 
     @property
     def name(self) -> str:
+        """Short name for reports and the default results folder: given by the reader (a
+        folder's name, a file's stem), else the last part of ``path``."""
         import os
 
+        if self._name:
+            return self._name
         return os.path.basename(os.path.normpath(self.path)) if self.path else "dataset"
 
     @property
@@ -396,6 +396,7 @@ class Dataset(Sequence):
             layout=self.layout,
             energy_unit=self.energy_unit,
             group_mode=self.group_mode,
+            name=self._name,
         )
 
     def with_weights(self, weights) -> "Dataset":
@@ -406,6 +407,7 @@ class Dataset(Sequence):
             layout=self.layout,
             energy_unit=self.energy_unit,
             group_mode=self.group_mode,
+            name=self._name,
         )
 
     # -- summary -------------------------------------------------------------------------

@@ -605,12 +605,6 @@ MALFORMED = [
         "p_3_extended.xyz:5", "'Ar'", id="element-wrong-case",
     ),
     pytest.param(
-        lambda t: _seed(
-            t, lambda d: _replace_line(d / "p_2_extended.xyz", 5, "Ar 0.0 0.0 0.0005\n")
-        ),
-        "p_2_extended.xyz", "same position", id="duplicate-atoms",
-    ),
-    pytest.param(
         lambda t: _seed(t, lambda d: _replace_line(d / "p_2_extended.xyz", 2, "H 0.8 0.0 3.8\n")),
         "p_2.xyz:4", "substrate atom 2", id="substrate-position-mismatch",
     ),
@@ -662,13 +656,6 @@ MALFORMED = [
     pytest.param(
         lambda t: _text(t, "p_1.xyz", "2\nenergy -0.5\nH 0 0 0\nH 0 0 1\n", layout="ase"),
         "p_1.xyz[0]", "p_N_extended.xyz", id="seed-file-read-as-ase",
-    ),
-    pytest.param(
-        lambda t: _ase(
-            t, [dimer(3.0, -1.0), Atoms("H2", positions=np.zeros((2, 3)), tags=[0, 1])],
-            name="dup.extxyz",
-        ),
-        "dup.extxyz[1]", "same position", id="ase-duplicate-atoms",
     ),
     pytest.param(
         lambda t: (t / "nothing-here", {}), "nothing-here", "no such file", id="missing-path",
@@ -729,6 +716,41 @@ def test_malformed_input_raises_data_error(tmp_path, build, where, word):
     assert where in msg, msg
     assert word in msg, msg
     assert "\n" not in msg
+
+
+def _h2_on_itself(energy):
+    atoms = Atoms("H2", positions=np.zeros((2, 3)), tags=[0, 1])
+    atoms.calc = SinglePointCalculator(atoms, energy=energy)
+    return atoms
+
+
+DUPLICATES = [
+    pytest.param(
+        lambda t: _seed(
+            t, lambda d: _replace_line(d / "p_2_extended.xyz", 5, "Ar 0.0 0.0 0.0005\n")
+        ),
+        "p_2_extended.xyz", "atoms 4 and 5 (lines 4 and 5) are at the same position",
+        id="seed-duplicate-in-group-B",
+    ),
+    pytest.param(
+        lambda t: _ase(t, [dimer(3.0, -1.0), _h2_on_itself(-2.0)], name="dup.extxyz"),
+        "dup.extxyz[1]", "atoms 1 and 2 are at the same position", id="ase-duplicate-atoms",
+    ),
+]
+
+
+@pytest.mark.parametrize("build, where, words", DUPLICATES)
+def test_duplicate_atoms_found_by_the_featuriser(tmp_path, build, where, words):
+    """Reading accepts the structures; the featuriser finds the duplicate in the distances
+    it computes anyway, and names the file, frame or lines."""
+    from ljfit import LJModel
+
+    path, kwargs = build(tmp_path)
+    ds = read_dataset(path, **kwargs)
+    with pytest.raises(DataError) as err:
+        LJModel(ds)
+    msg = str(err.value)
+    assert where in msg and words in msg, msg
 
 
 def test_malformed_seed_error_names_both_files(tmp_path):

@@ -30,8 +30,11 @@ _MIN2 = MIN_DISTANCE**2
 def duplicate_error(structure, i: int, j: int, r2: float) -> DataError:
     """The message of a duplicate atom: both atoms (and their lines), the distance."""
     i, j = sorted((int(i), int(j)))
+    lines = ""
+    if structure.first_line:
+        lines = f" (lines {structure.first_line + i} and {structure.first_line + j})"
     return DataError(
-        f"{structure.atom_where(i)} and {structure.atom_where(j)} are at the same position "
+        f"atoms {i + 1} and {j + 1}{lines} are at the same position "
         f"({np.sqrt(max(r2, 0.0)):.2g} Å apart; the same atom written twice?)",
         structure.source or structure.name,
     )

@@ -27,14 +27,15 @@ Energies are converted to eV (:data:`ENERGY_UNITS`); every malformed input raise
 from __future__ import annotations
 
 import glob as _glob
+from pathlib import Path
 
 import numpy as np
 
 from ..dataset import Dataset
 from ..errors import DataError
-from .asefiles import _read_ase_files
+from .asefiles import read_ase_files
 from .common import POSITION_TOLERANCE, find_duplicate_atoms
-from .energies_csv import read_energies_csv
+from .energies_csv import read_energies_csv, read_energies_table
 from .groups import FRAGMENT_BOND_SCALE, assign_groups, groups_for_atoms, parse_groups
 from .paths import (
     FOLDER_EXTENSIONS,
@@ -53,6 +54,7 @@ __all__ = [
     "POSITION_TOLERANCE",
     "read_dataset",
     "read_energies_csv",
+    "read_energies_table",
     "energy_factor",
     "canonical_unit",
     "parse_groups",
@@ -77,13 +79,16 @@ def read_dataset(
     energies_csv=None,
     index=":",
     require_energies: bool = True,
+    force_key: str = "forces",
+    stress_key: str = "stress",
 ) -> Dataset:
     """Read structures and reference energies into a :class:`~ljfit.dataset.Dataset`.
 
     Parameters
     ----------
-    path : str or Path
-        A folder, a file, or a glob pattern (``"runs/*.extxyz"``).
+    path : str or Path, or a list of them
+        A folder, a file, or a glob pattern (``"runs/*.extxyz"``); several are read one
+        after another into one dataset (names that clash are prefixed with their path).
     layout : {"auto", "seed", "ase"}
         ``"auto"``: ``"seed"`` when ``path`` is a folder holding ``p_*_extended.xyz`` files,
         else ``"ase"``. See the module docstring for both layouts and the folder rule.
@@ -104,16 +109,23 @@ def read_dataset(
         Unit of the energies in the files or CSV (see :data:`ENERGY_UNITS`); they are
         converted to eV, and the dataset records this unit.
     energies_csv : str or Path, optional
-        CSV file with columns ``name,energy``; when given (or, in the ASE layout, when the
-        folder holds ``energies.csv``) it is the only source of energies. A structure is
-        matched by its name (file stem, ``stem[k]`` for frame k of a multi-frame file) or
-        by its file name with extension (``file.xyz`` or ``file.xyz[k]``).
+        CSV file with columns ``name,energy`` (and optionally ``weight``); when given (or,
+        in the ASE layout, when the folder holds ``energies.csv``) it is the only source of
+        energies. A structure is matched by its name (file stem, ``stem[k]`` for frame k of
+        a multi-frame file, or ``info['name']``) or by its file name with extension
+        (``file.xyz`` or ``file.xyz[k]``).
     index : str, int or slice
         Frames of each file to read, as for :func:`ase.io.read` (``":"``: all,
         ``"-1"``: the last, ``"0:10:2"``). Frames keep their number in the file in the
         names. Seed layout: must be ``":"``.
     require_energies : bool
         When False (structures read for prediction), a missing energy becomes ``nan``.
+    force_key : str
+        ASE layout: reference forces are the calculator result or per-atom array of this
+        name (eV/Å in the energy unit of the file per Å); absent → the structure has none.
+    stress_key : str
+        ASE layout: the reference stress is the calculator result or ``info`` entry of this
+        name (3×3 or Voigt 6, ASE's sign), else ``info['virial']`` as −virial/volume.
 
     Returns
     -------
@@ -125,6 +137,13 @@ def read_dataset(
     DataError
         For every malformed or inconsistent input, naming the file and line or frame.
     """
+    if isinstance(path, (list, tuple)):
+        options = dict(layout=layout, n_substrate=n_substrate, groups=groups,
+                       energy_key=energy_key, energy_unit=energy_unit,
+                       energies_csv=energies_csv, index=index,
+                       require_energies=require_energies, force_key=force_key,
+                       stress_key=stress_key)
+        return _read_several([str(p) for p in path], options)
     unit = canonical_unit(energy_unit)
     factor = ENERGY_UNITS[unit]
     layout = str(layout).strip().lower()
@@ -144,7 +163,7 @@ def read_dataset(
     if not csv_name and layout == "ase" and folder is not None:
         if (folder / "energies.csv").is_file():
             csv_name = str(folder / "energies.csv")
-    csv_energies = read_energies_csv(csv_name) if csv_name else None
+    csv_energies, csv_weights = read_energies_table(csv_name) if csv_name else (None, None)
 
     mode, arg = parse_groups(groups)
     if layout == "seed":
@@ -182,7 +201,7 @@ def read_dataset(
                 groups = f"first:{n_substrate}"
             elif not (mode == "first" and arg == n_substrate):
                 raise DataError(f"n_substrate={n_substrate} contradicts groups={groups!r}")
-        structures, group_mode = _read_ase_files(
+        structures, group_mode = read_ase_files(
             files,
             display,
             named_by_file=folder is not None or len(files) > 1 or _glob.has_magic(display),
@@ -193,9 +212,87 @@ def read_dataset(
             csv_name=csv_name,
             index=index,
             require_energies=require_energies,
+            force_key=force_key,
+            stress_key=stress_key,
+            csv_weights=csv_weights,
         )
+    if csv_weights is not None and layout == "seed":
+        structures = [s.with_weight(csv_weights.get(s.name, s.weight)) for s in structures]
     return Dataset(
-        structures, path=display, layout=layout, energy_unit=unit, group_mode=group_mode
+        structures, path=display, layout=layout, energy_unit=unit, group_mode=group_mode,
+        name=_dataset_name(display, folder, files),
     )
+
+
+def _dataset_name(display: str, folder, files) -> str:
+    """A folder's name; a file's stem; for a glob pattern the stem of its one file, or the
+    stems' common part, or else the folder the pattern looks into."""
+    import os
+
+    if folder is not None:
+        return os.path.basename(os.path.normpath(str(folder))) or "dataset"
+    stems = [Path(f).name.split(".")[0] for f in files]
+    if len(stems) == 1:
+        return stems[0]
+    common = os.path.commonprefix(stems).rstrip("_-. ")
+    if common:
+        return common
+    parent = os.path.basename(os.path.normpath(os.path.dirname(str(files[0])) or "."))
+    return parent if parent not in ("", ".", "..") else "dataset"
+
+
+def _read_several(paths: list, options: dict) -> Dataset:
+    """Each path read on its own, the structures joined (clashing names prefixed)."""
+    if not paths:
+        raise DataError("no input path given")
+    parts = [read_dataset(p, **options) for p in paths]
+    kinds = {d.interaction for d in parts}
+    if len(kinds) > 1:
+        first = next(d for d in parts if d.interaction)
+        other = next(d for d in parts if not d.interaction)
+        raise DataError(
+            f"{first.path} has interaction energies (two groups) but {other.path} total "
+            "energies; read them separately or set --groups")
+    seen: dict = {}
+    for d in parts:
+        for s in d:
+            seen[s.name] = seen.get(s.name, 0) + 1
+    labels = _path_labels(paths)
+    structures = []
+    for d, label in zip(parts, labels):
+        for s in d:
+            if seen[s.name] > 1:
+                from dataclasses import replace
+
+                s = replace(s, name=f"{label}/{s.name}")
+            structures.append(s)
+    layouts = {d.layout for d in parts}
+    modes = {d.group_mode for d in parts}
+    shown = " ".join(paths[:3]) + (f" (+{len(paths) - 3} more)" if len(paths) > 3 else "")
+    return Dataset(structures, path=shown, layout=layouts.pop() if len(layouts) == 1 else
+                   "mixed", energy_unit=parts[0].energy_unit,
+                   group_mode=modes.pop() if len(modes) == 1 else "mixed",
+                   name=_several_name(parts))
+
+
+def _path_labels(paths) -> list:
+    """What tells the paths apart: each path relative to their common folder, without
+    extensions (``x/run.extxyz``, ``y/run.extxyz`` → ``x``, ``y`` when the stems agree)."""
+    import os
+
+    absolute = [os.path.abspath(os.path.expanduser(p)) for p in paths]
+    root = os.path.commonpath(absolute) if len(absolute) > 1 else os.path.dirname(absolute[0])
+    rel = [os.path.relpath(p, root) for p in absolute]
+    stems = [Path(r).parent.as_posix() if Path(r).parent.as_posix() != "." else
+             Path(r).name.split(".")[0] for r in rel]
+    return stems if len(set(stems)) == len(stems) else [r.replace(os.sep, "/") for r in rel]
+
+
+def _several_name(parts) -> str:
+    import os
+
+    names = [d.name for d in parts]
+    common = os.path.commonprefix(names).rstrip("_-. ")
+    return common or names[0]
 
 

@@ -1,4 +1,23 @@
-"""The ``"ase"`` layout: every file format :mod:`ase.io` reads."""
+"""The ``"ase"`` layout: every file format :mod:`ase.io` reads, extended XYZ in compiled code.
+
+Extended XYZ files (``.xyz``, ``.extxyz``) are first scanned in bulk — count lines against
+the lines the file holds, so a frame that claims 10⁹ atoms fails at once, with its line —
+and then parsed by the C parser of the ``extxyz`` package (libAtoms), about 20 times faster
+than ASE's pure-Python reader on the same file. Its frames are translated to what ASE would
+have made of them (per-configuration properties such as ``energy`` and ``stress`` and
+per-atom ``forces`` as calculator results, species capitalised), so both readers give the
+same :class:`~ljfit.dataset.Dataset`. Anything the C parser refuses, plain XYZ files (a
+comment line without ``key=value``), compressed files and every other format go through
+:func:`ase.io.iread`, whose failures become :class:`~ljfit.errors.DataError` naming file and
+frame.
+
+Forces come from the calculator result or per-atom array named ``force_key`` (default
+``forces``); the stress from the calculator result or ``info`` entry ``stress_key`` (default
+``stress``; 3×3 or Voigt 6, eV/Å³ in ASE's sign convention, σ = V⁻¹ ∂E/∂ε, negative under
+compression), else from ``info['virial']`` (3×3, eV): σ = −W/V, the libAtoms/QUIP convention
+W = −σV. Forces and stress are read in the energy unit of the file per Å and per Å³ and
+converted like the energies.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +25,116 @@ import math
 import os
 from pathlib import Path
 
-import ase.io
 import numpy as np
-from ase import Atoms
-from ase.data import chemical_symbols
+from ase.data import atomic_numbers, chemical_symbols
 from ase.io.formats import string2index
 
 from ..dataset import Structure
 from ..errors import DataError
-from .common import _csv_lookup, find_duplicate_atoms
+from .common import _csv_lookup
 from .groups import groups_for_atoms, parse_groups
 from .paths import _COMPRESSION, _SEED_SUB
 
-# -- the ASE layout --------------------------------------------------------------------------
+__all__ = ["read_ase_files", "Frame", "read_frames"]
+
+#: Files read by the compiled extended-XYZ parser first.
+EXTXYZ_SUFFIXES = (".xyz", ".extxyz")
+
+
+# -- one frame, whichever reader made it ------------------------------------------------------
+
+
+class Frame:
+    """What ljfit needs of one frame, from ASE's reader or the compiled one.
+
+    Attributes
+    ----------
+    symbols : list of str
+    positions : ndarray, shape (n, 3)
+    cell : ndarray, shape (3, 3)
+        Cell vectors as rows, Å.
+    pbc : ndarray of bool, shape (3,)
+    info : dict
+        Per-frame entries that are not calculator results.
+    arrays : dict
+        Per-atom arrays that are not calculator results (``tags``, ...).
+    results : dict
+        Calculator results (``energy``, ``forces``, ``stress`` as Voigt 6, ...).
+    """
+
+    __slots__ = ("symbols", "positions", "cell", "pbc", "info", "arrays", "results")
+
+    def __init__(self, symbols, positions, cell, pbc, info, arrays, results):
+        self.symbols = symbols
+        self.positions = positions
+        self.cell = cell
+        self.pbc = pbc
+        self.info = info
+        self.arrays = arrays
+        self.results = results
+
+    @classmethod
+    def from_atoms(cls, atoms) -> "Frame":
+        results = dict(getattr(atoms.calc, "results", None) or {}) if atoms.calc else {}
+        arrays = {k: v for k, v in atoms.arrays.items() if k not in ("numbers", "positions")}
+        numbers = atoms.numbers
+        bad = (numbers <= 0) | (numbers >= len(chemical_symbols))
+        symbols = [chemical_symbols[z] if not b else f"Z={z}" for z, b in zip(numbers, bad)]
+        return cls(symbols, np.asarray(atoms.positions, dtype=float), atoms.cell.array.copy(),
+                   np.asarray(atoms.pbc, dtype=bool), dict(atoms.info), arrays, results)
+
+    @classmethod
+    def from_extxyz(cls, f) -> "Frame":
+        """A frame of the ``extxyz`` package, translated as ASE's reader translates it."""
+        from ase.io.extxyz import REV_PROPERTY_NAME_MAP, per_config_properties
+        from ase.outputs import all_outputs
+
+        arrays = {REV_PROPERTY_NAME_MAP.get(k, k): np.asarray(v) for k, v in f.arrays.items()}
+        info = dict(f.info)
+        results = {}
+        symbols = arrays.pop("symbols", None)
+        numbers = arrays.pop("numbers", None)
+        if symbols is not None:
+            symbols = [str(s).capitalize() for s in symbols]
+        elif numbers is not None:
+            symbols = [chemical_symbols[int(z)] if 0 < int(z) < len(chemical_symbols)
+                       else f"Z={int(z)}" for z in numbers]
+        else:
+            raise ValueError("no species or Z column")
+        positions = np.asarray(arrays.pop("positions"), dtype=float).reshape(-1, 3)
+        for name in list(arrays):
+            if name in all_outputs and name not in ("initial_charges",):
+                results[name] = arrays.pop(name)
+        for key in list(info):
+            if key in per_config_properties:
+                value = info.pop(key)
+                if key == "stress" and np.shape(value) == (3, 3):
+                    s = np.asarray(value, dtype=float)
+                    value = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+                results[key] = value
+        cell = np.asarray(f.cell, dtype=float).T.copy()  # vectors as columns → rows
+        return cls(symbols, positions, cell, np.asarray(f.pbc, dtype=bool).reshape(3), info,
+                   arrays, results)
+
+    def tags(self) -> np.ndarray:
+        t = self.arrays.get("tags")
+        return np.zeros(len(self.symbols), dtype=int) if t is None else np.asarray(t)
+
+    def atoms(self):
+        """An :class:`ase.Atoms` of the frame (for the group rules that need one)."""
+        from ase import Atoms
+
+        atoms = Atoms(symbols=self.symbols, positions=self.positions, cell=self.cell,
+                      pbc=self.pbc)
+        for key, value in self.arrays.items():
+            if key == "tags":
+                atoms.set_tags(np.asarray(value))
+            elif np.shape(value)[:1] == (len(self.symbols),):
+                atoms.new_array(key, np.asarray(value))
+        return atoms
+
+
+# -- reading files ----------------------------------------------------------------------------
 
 
 def _file_labels(files: list[Path]) -> list[str]:
@@ -53,11 +169,83 @@ def _select_frames(n_total: int, index, display: str) -> list[int]:
         ) from None
 
 
-def _read_frames(path: Path, display: str) -> list[Atoms]:
-    """Every frame of a file, any exception of ase.io turned into a DataError naming it."""
+def scan_xyz(data: bytes, display: str) -> list:
+    """Frame layout of an XYZ text: ``[(first line, n_atoms, comment), ...]``.
+
+    Checks every count line against the lines that follow, before anything is allocated
+    for the atoms: a count the file cannot hold is a DataError naming its line.
+    """
+    lines = data.split(b"\n")
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    frames = []
+    k = 0
+    while k < end:
+        head = lines[k].strip()
+        try:
+            n = int(head)
+        except ValueError:
+            text = head[:40].decode("utf-8", "replace")
+            raise DataError(f"frame {len(frames)}: line {k + 1} should be the atom count, "
+                            f"got {text!r}", display) from None
+        if n < 0:
+            raise DataError(f"frame {len(frames)}: atom count {n} at line {k + 1}", display)
+        available = end - k - 2
+        if n > available:
+            raise DataError(
+                f"frame {len(frames)}: the count line (line {k + 1}) says {n} atoms but the "
+                f"file holds only {max(available, 0)} more line(s)", display)
+        comment = lines[k + 1] if k + 1 < len(lines) else b""
+        frames.append((k + 1, n, comment))
+        k += n + 2
+    return frames
+
+
+def _extxyz_frames(path: Path, display: str, layout: list) -> list | None:
+    """Frames by the compiled parser, or None where it does not apply (plain XYZ comment
+    lines, a parse failure: ASE's reader then gives the established result or message)."""
+    if not all(b"=" in comment for _, _, comment in layout):
+        return None
+    try:
+        import extxyz
+    except ImportError:  # pragma: no cover - a dependency; ASE's reader still works
+        return None
+    try:
+        frames = extxyz.read_dicts(str(path))
+    except Exception:  # noqa: BLE001 - any refusal: ASE's reader decides and explains
+        return None
+    frames = frames if isinstance(frames, list) else [frames]
+    if len(frames) != len(layout) or any(f.natoms != n for f, (_, n, _) in zip(frames, layout)):
+        return None
+    try:
+        return [Frame.from_extxyz(f) for f in frames]
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def read_frames(path: Path, display: str) -> list[Frame]:
+    """Every frame of a file (see the module docstring for which reader)."""
     if path.stat().st_size == 0:
         raise DataError("empty file", display)
-    frames: list[Atoms] = []
+    if path.suffix.lower() in EXTXYZ_SUFFIXES:
+        data = path.read_bytes()
+        if b"\x00" in data:
+            raise DataError("ASE cannot read frame 0 of this file (binary data, not a text "
+                            "structure file)", display)
+        layout = scan_xyz(data, display)
+        if not layout:
+            raise DataError("the file holds no structures", display)
+        frames = _extxyz_frames(path, display, layout)
+        if frames is not None:
+            return frames
+    return [Frame.from_atoms(a) for a in _ase_frames(path, display)]
+
+
+def _ase_frames(path: Path, display: str) -> list:
+    import ase.io
+
+    frames = []
     try:
         for atoms in ase.io.iread(str(path), index=":"):
             frames.append(atoms)
@@ -76,12 +264,15 @@ def _read_frames(path: Path, display: str) -> list[Atoms]:
     return frames
 
 
-def _frame_energy(atoms: Atoms, key: str, where: str, display: str):
+# -- what a frame says: energy, forces, stress, weight ----------------------------------------
+
+
+def _frame_energy(frame: Frame, key: str, where: str, display: str):
     """Energy of a frame as given in the file, or None when there is none."""
-    if key in atoms.info:
-        value, origin = atoms.info[key], f"info[{key!r}]"
-    elif atoms.calc is not None and key in (getattr(atoms.calc, "results", None) or {}):
-        value, origin = atoms.calc.results[key], f"calculator result {key!r}"
+    if key in frame.info:
+        value, origin = frame.info[key], f"info[{key!r}]"
+    elif key in frame.results:
+        value, origin = frame.results[key], f"calculator result {key!r}"
     else:
         return None
     if isinstance(value, (bool, np.bool_)):
@@ -104,7 +295,103 @@ def _frame_energy(atoms: Atoms, key: str, where: str, display: str):
     return energy
 
 
-def _read_ase_files(
+def _numbers(value, what, where) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} {np.asarray(value).ravel()[:3]!r}… is not numbers",
+                        where) from None
+
+
+def _frame_forces(frame: Frame, key: str, where: str):
+    """Forces (n, 3) in the file's energy unit per Å, or None."""
+    value = frame.results.get(key)
+    origin = f"calculator result {key!r}"
+    if value is None:
+        value, origin = frame.arrays.get(key), f"per-atom array {key!r}"
+    if value is None:
+        return None
+    f = _numbers(value, f"forces ({origin})", where)
+    n = len(frame.symbols)
+    if f.shape != (n, 3):
+        raise DataError(f"forces ({origin}) have shape {f.shape}, expected ({n}, 3): one "
+                        "vector per atom", where)
+    if not np.all(np.isfinite(f)):
+        atom = int(np.argmax(~np.isfinite(f).all(axis=1)))
+        raise DataError(f"forces ({origin}): the force on atom {atom + 1} is NaN or inf",
+                        where)
+    return f
+
+
+def _frame_stress(frame: Frame, key: str, where: str):
+    """Stress as Voigt 6 (energy unit per Å³, ASE's sign), or None: ``key`` as a calculator
+    result or info entry, else (for the default key) ``info['virial']`` as −W/V."""
+    value = frame.results.get(key)
+    origin = f"calculator result {key!r}"
+    if value is None and key in frame.info:
+        value, origin = frame.info[key], f"info[{key!r}]"
+    virial = False
+    if value is None and key == "stress" and "virial" in frame.info:
+        value, origin, virial = frame.info["virial"], "info['virial']", True
+    if value is None:
+        return None
+    s = _numbers(value, origin, where)
+    if s.size == 9:
+        s = s.reshape(3, 3)
+        if not np.all(np.isfinite(s)):
+            raise DataError(f"{origin} holds NaN or inf", where)
+        scale = max(float(np.abs(s).max()), 1e-300)
+        if np.abs(s - s.T).max() > 1e-6 * scale:
+            raise DataError(f"{origin} is not a symmetric 3x3 matrix", where)
+        s = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+    if s.shape != (6,):
+        raise DataError(f"{origin} has {s.size} values, expected 6 (Voigt xx yy zz yz xz "
+                        "xy) or 9 (a 3x3 matrix)", where)
+    if not np.all(np.isfinite(s)):
+        raise DataError(f"{origin} holds NaN or inf", where)
+    if virial:
+        volume = abs(float(np.linalg.det(frame.cell)))
+        if not (frame.pbc.all() and volume > 0):
+            raise DataError("info['virial'] needs a 3D periodic cell to become a stress",
+                            where)
+        s = -s / volume
+    return s
+
+
+def _frame_weight(frame: Frame, where: str) -> float:
+    weight = frame.info.get("weight", 1.0)
+    try:
+        return float(np.asarray(weight, dtype=float).item())
+    except (TypeError, ValueError):
+        raise DataError(f"weight {weight!r} in info is not a number", where) from None
+
+
+def _groups(frame: Frame, how, where):
+    mode, arg = parse_groups(how)
+    n = len(frame.symbols)
+    if mode == "all":
+        return None
+    if mode == "tags":
+        groups = (frame.tags() != 0).astype(np.int8)
+        for g, label in ((0, "A"), (1, "B")):
+            if not np.any(groups == g):
+                raise DataError(f"group {label} is empty (groups from tags (tag 0 -> group "
+                                "A, non-zero -> group B))", where)
+        return groups
+    if mode == "first":
+        if arg >= n:
+            raise DataError(f"group B is empty: groups 'first:{arg}' but the structure has "
+                            f"{n} atoms", where)
+        groups = np.ones(n, dtype=np.int8)
+        groups[:arg] = 0
+        return groups
+    return groups_for_atoms(frame.atoms(), how, source=where)
+
+
+# -- the layout -------------------------------------------------------------------------------
+
+
+def read_ase_files(
     files: list[Path],
     display: str,
     *,
@@ -116,17 +403,21 @@ def _read_ase_files(
     csv_name: str,
     index,
     require_energies: bool,
+    force_key: str = "forces",
+    stress_key: str = "stress",
+    csv_weights: dict | None = None,
 ) -> tuple[list[Structure], str]:
     """Structures of every selected frame of ``files``, and the group mode applied.
 
     ``named_by_file``: errors name each file by its path (folder, pattern) rather than
-    by ``display`` (the path the user gave for a single file).
+    by ``display`` (the path the user gave for a single file). Structures are named by
+    ``info['name']`` when every frame has a distinct one, else ``file`` / ``file[k]``.
     """
     labels = _file_labels(files)
-    picked = []  # (atoms, name, aliases for the CSV, "file[k]", file)
+    picked = []  # (frame, name, aliases for the CSV, "file[k]", file)
     for f, label in zip(files, labels):
         fdisplay = str(f) if named_by_file else display
-        frames = _read_frames(f, fdisplay)
+        frames = read_frames(f, fdisplay)
         multi = len(frames) > 1
         for k in _select_frames(len(frames), index, fdisplay):
             suffix = f"[{k}]" if multi else ""
@@ -134,56 +425,59 @@ def _read_ase_files(
             aliases = [name, f"{f.name}{suffix}", f"{label}[{k}]", f"{f.name}[{k}]"]
             picked.append((frames[k], name, aliases, f"{fdisplay}[{k}]", fdisplay))
 
+    info_names = [fr.info.get("name") for fr, *_ in picked]
+    if all(isinstance(n, str) and n.strip() for n in info_names) and \
+            len(set(info_names)) == len(info_names):
+        picked = [(fr, str(nm).strip(), [str(nm).strip(), *aliases], where, fd)
+                  for (fr, _, aliases, where, fd), nm in zip(picked, info_names)]
+
     mode, _ = parse_groups(groups)
     if mode == "auto":
-        any_tags = any(np.any(a.get_tags() != 0) for a, *_ in picked)
+        any_tags = any(np.any(fr.tags() != 0) for fr, *_ in picked)
         groups = "tags" if any_tags else "all"
     mode, arg = parse_groups(groups)
     group_mode = mode if arg is None else f"{mode}:{arg}"
 
     structures, missing = [], []
-    for atoms, name, aliases, where, fdisplay in picked:
-        numbers = atoms.numbers
-        if np.any(numbers <= 0) or np.any(numbers >= len(chemical_symbols)):
-            i = int(np.flatnonzero((numbers <= 0) | (numbers >= len(chemical_symbols)))[0])
-            raise DataError(f"atom {i + 1}: unknown element (atomic number {numbers[i]})", where)
-        dup = find_duplicate_atoms(atoms.positions, atoms.cell.array, atoms.pbc)
-        if dup is not None:
-            i, j, d = dup
-            raise DataError(
-                f"atoms {i + 1} and {j + 1} are at the same position ({d:.2g} Å apart)", where
-            )
-        g = groups_for_atoms(atoms, groups, source=where)
+    for frame, name, aliases, where, fdisplay in picked:
+        bad = [k for k, s in enumerate(frame.symbols) if s not in atomic_numbers or s == "X"]
+        if bad:
+            i = bad[0]
+            raise DataError(f"atom {i + 1}: unknown element ({frame.symbols[i]})", where)
+        g = _groups(frame, groups, where)
         if csv_energies is not None:
             energy = _csv_lookup(csv_energies, aliases, name, csv_name, require_energies)
         else:
-            energy = _frame_energy(atoms, energy_key, where, fdisplay)
+            energy = _frame_energy(frame, energy_key, where, fdisplay)
             if energy is None:
-                missing.append((where, atoms))
+                missing.append((where, frame))
                 energy = math.nan
-        weight = atoms.info.get("weight", 1.0)
-        try:
-            weight = float(np.asarray(weight, dtype=float).item())
-        except (TypeError, ValueError):
-            raise DataError(f"weight {weight!r} in info is not a number", where) from None
+        weight = _frame_weight(frame, where)
+        if csv_weights is not None:
+            for key in aliases:
+                if key in csv_weights:
+                    weight = csv_weights[key]
+                    break
+        forces = _frame_forces(frame, force_key, where)
+        stress = _frame_stress(frame, stress_key, where)
         structures.append(
             Structure(
                 name=name,
-                symbols=atoms.get_chemical_symbols(),
-                positions=atoms.positions,
+                symbols=frame.symbols,
+                positions=frame.positions,
                 energy=energy * factor,
                 groups=g,
-                cell=atoms.cell.array,
-                pbc=atoms.pbc,
+                cell=frame.cell,
+                pbc=frame.pbc,
                 weight=weight,
                 source=where,
+                forces=None if forces is None else forces * factor,
+                stress=None if stress is None else stress * factor,
             )
         )
     if missing and require_energies:
-        keys = sorted({k for _, a in missing for k in a.info})
-        calc_keys = sorted(
-            {k for _, a in missing if a.calc is not None for k in getattr(a.calc, "results", {})}
-        )
+        keys = sorted({k for _, fr in missing for k in fr.info})
+        calc_keys = sorted({k for _, fr in missing for k in fr.results})
         found = (
             f"info keys present: {', '.join(keys) or 'none'}; calculator results: "
             f"{', '.join(calc_keys) or 'none'}"

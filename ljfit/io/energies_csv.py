@@ -17,7 +17,8 @@ def read_energies_csv(path) -> dict[str, float]:
     ----------
     path : str or Path
         CSV file with a header holding the columns ``name`` and ``energy``
-        (case-insensitive; other columns are ignored).
+        (case-insensitive; other columns are ignored, but see :func:`read_energies_table`
+        for ``weight``).
 
     Returns
     -------
@@ -29,6 +30,15 @@ def read_energies_csv(path) -> dict[str, float]:
     DataError
         Missing file, bad columns, empty or duplicate names, non-numeric or non-finite
         energies; the message names the file and line.
+    """
+    return read_energies_table(path)[0]
+
+
+def read_energies_table(path) -> tuple:
+    """Read a ``name,energy[,weight]`` CSV file: (energies, weights or None).
+
+    The optional ``weight`` column gives each structure's weight in the cost (finite,
+    >= 0; an empty cell means 1). See :func:`read_energies_csv` for the rest.
     """
     display = str(path)
     if not Path(path).is_file():
@@ -47,7 +57,9 @@ def read_energies_csv(path) -> dict[str, float]:
             f"{display}:1",
         )
     i_name, i_energy = columns.index("name"), columns.index("energy")
+    i_weight = columns.index("weight") if "weight" in columns else None
     out: dict[str, float] = {}
+    weights: dict[str, float] | None = {} if i_weight is not None else None
     for lineno, row in enumerate(rows, start=2):
         if not row or all(not c.strip() for c in row):
             continue
@@ -66,8 +78,17 @@ def read_energies_csv(path) -> dict[str, float]:
         if not math.isfinite(energy):
             raise DataError(f"energy of {name!r} is {value}, not a finite number", where)
         out[name] = energy
+        if weights is not None:
+            text_w = row[i_weight].strip() if len(row) > i_weight else ""
+            try:
+                w = float(text_w) if text_w else 1.0
+            except ValueError:
+                raise DataError(f"weight {text_w!r} of {name!r} is not a number",
+                                where) from None
+            if not (math.isfinite(w) and w >= 0):
+                raise DataError(f"weight of {name!r} must be finite and >= 0, got {text_w}",
+                                where)
+            weights[name] = w
     if not out:
         raise DataError("the energies CSV holds no rows", display)
-    return out
-
-
+    return out, weights

@@ -20,7 +20,6 @@ from .common import (
     _read_text,
     _strip_trailing_blank,
     _unknown_symbol_message,
-    find_duplicate_atoms,
 )
 from .paths import _SEED_EXT, _SEED_SUB
 
@@ -178,71 +177,212 @@ def _read_seed_folder(
             stacklevel=3,
         )
 
-    structures = []
+    structures = _bulk_structures(folder, display, numbers, subs, exts, n_substrate,
+                                  csv_energies, csv_name, factor, require_energies)
+    if structures is None:  # something is off: read file by file for the exact message
+        structures = [
+            _one_structure(folder, display, n, subs, exts, n_substrate, csv_energies,
+                           csv_name, factor, require_energies)
+            for n in numbers
+        ]
+    return structures
+
+
+def _one_structure(folder, display, n, subs, exts, n_substrate, csv_energies, csv_name,
+                   factor, require_energies) -> Structure:
+    """The structure p_N, parsed line by line (every problem named with its line)."""
+    ext_file = os.path.join(display, exts[n])
+    ext_syms, ext_pos, ext_line0 = _read_extended_file(folder / exts[n], ext_file)
+    name = Path(subs.get(n, f"p_{n}.xyz")).stem
+    energy = None
+    if n in subs:
+        sub_file = os.path.join(display, subs[n])
+        sub_syms, sub_pos, energy = _read_substrate_file(
+            folder / subs[n], sub_file, need_energy=csv_energies is None
+        )
+        n_sub = n_substrate if n_substrate is not None else len(sub_syms)
+        m = min(n_sub, len(sub_syms), len(ext_syms))
+        bad = np.flatnonzero(np.asarray(ext_syms[:m]) != np.asarray(sub_syms[:m]))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(
+                f"substrate atom {i + 1} differs: {ext_file}:{ext_line0 + i} has "
+                f"{ext_syms[i]} but {sub_file}:{3 + i} has {sub_syms[i]}",
+                ext_file,
+            )
+        dist = np.linalg.norm(ext_pos[:m] - sub_pos[:m], axis=1)
+        bad = np.flatnonzero(dist > POSITION_TOLERANCE)
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(
+                f"substrate atom {i + 1} ({ext_syms[i]}) is {dist[i]:.3g} Å away from "
+                f"where {sub_file}:{3 + i} puts it ({ext_file}:{ext_line0 + i}); the "
+                f"substrate atoms must come first in the same order (tolerance "
+                f"{POSITION_TOLERANCE} Å)",
+                ext_file,
+            )
+    else:
+        n_sub = n_substrate
+    if len(ext_syms) <= n_sub:
+        raise DataError(
+            f"atom count mismatch: {len(ext_syms)} atoms, but the first {n_sub} are the "
+            "substrate; no surface atoms follow",
+            ext_file,
+        )
+    if csv_energies is not None:
+        aliases = [name, f"{name}.xyz", Path(exts[n]).stem, exts[n]]
+        energy = _csv_lookup(csv_energies, aliases, name, csv_name, require_energies)
+    elif energy is None:  # p_N.xyz absent, prediction only
+        energy = math.nan
+    groups = np.full(len(ext_syms), GROUP_B, dtype=np.int8)
+    groups[:n_sub] = GROUP_A
+    return Structure(
+        name=name,
+        symbols=ext_syms,
+        positions=ext_pos,
+        energy=energy * factor,
+        groups=groups,
+        source=ext_file,
+        first_line=ext_line0,
+    )
+
+
+# -- the bulk path ----------------------------------------------------------------------------
+
+
+def _read_bytes(path) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _atom_table(blobs: list) -> tuple | None:
+    """Parse many files of ``Symbol x y z`` lines at once (pandas' C reader): (symbol code
+    per atom, the symbols the codes stand for, positions (N, 3), atoms per file), or None
+    when anything is unusual (the line-by-line parser then finds and names it)."""
+    import io
+
+    import pandas as pd
+
+    counts = []
+    parts = []
+    for data in blobs:
+        data = data.rstrip()
+        if not data or b"\x00" in data or b"\r" in data or b"\t" in data:
+            return None
+        counts.append(data.count(b"\n") + 1)
+        parts.append(data)
+    text = b"\n".join(parts) + b"\n"
+    try:
+        table = pd.read_csv(io.BytesIO(text), sep=" ", header=None, skipinitialspace=True,
+                            names=["s", "x", "y", "z"], dtype={"s": "category", "x": float,
+                                                               "y": float, "z": float},
+                            engine="c", na_filter=False, skip_blank_lines=False)
+    except (ValueError, pd.errors.ParserError):
+        return None
+    counts = np.asarray(counts, dtype=np.int64)
+    if len(table) != int(counts.sum()):
+        return None
+    pos = table[["x", "y", "z"]].to_numpy(dtype=float)
+    if not np.all(np.isfinite(pos)):
+        return None
+    codes = table["s"].cat.codes.to_numpy()
+    uniques = [str(s) for s in table["s"].cat.categories]
+    if np.any(codes < 0) or not set(uniques) <= _ELEMENTS:
+        return None
+    return codes, uniques, pos, counts
+
+
+def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_energies,
+                     csv_name, factor, require_energies) -> list | None:
+    """Every p_N at once: the files read in one pass, their atom lines parsed in bulk with
+    numpy/pandas, every check vectorised. None when any file needs a closer look (an XYZ
+    header in an extended file, a short or odd line, a mismatch...)."""
+    need_energy = csv_energies is None
+    if any(n not in subs for n in numbers):
+        return None
+    ext_blobs, sub_blobs = [], []
     for n in numbers:
-        ext_file = os.path.join(display, exts[n])
-        ext_syms, ext_pos, ext_line0 = _read_extended_file(folder / exts[n], ext_file)
-        name = Path(subs.get(n, f"p_{n}.xyz")).stem
-        energy = None
-        if n in subs:
-            sub_file = os.path.join(display, subs[n])
-            sub_syms, sub_pos, energy = _read_substrate_file(
-                folder / subs[n], sub_file, need_energy=csv_energies is None
-            )
-            n_sub = n_substrate if n_substrate is not None else len(sub_syms)
-            m = min(n_sub, len(sub_syms), len(ext_syms))
-            bad = np.flatnonzero(np.asarray(ext_syms[:m]) != np.asarray(sub_syms[:m]))
-            if bad.size:
-                i = int(bad[0])
-                raise DataError(
-                    f"substrate atom {i + 1} differs: {ext_file}:{ext_line0 + i} has "
-                    f"{ext_syms[i]} but {sub_file}:{3 + i} has {sub_syms[i]}",
-                    ext_file,
-                )
-            dist = np.linalg.norm(ext_pos[:m] - sub_pos[:m], axis=1)
-            bad = np.flatnonzero(dist > POSITION_TOLERANCE)
-            if bad.size:
-                i = int(bad[0])
-                raise DataError(
-                    f"substrate atom {i + 1} ({ext_syms[i]}) is {dist[i]:.3g} Å away from "
-                    f"where {sub_file}:{3 + i} puts it ({ext_file}:{ext_line0 + i}); the "
-                    f"substrate atoms must come first in the same order (tolerance "
-                    f"{POSITION_TOLERANCE} Å)",
-                    ext_file,
-                )
-        else:
-            n_sub = n_substrate
-        if len(ext_syms) <= n_sub:
-            raise DataError(
-                f"atom count mismatch: {len(ext_syms)} atoms, but the first {n_sub} are the "
-                "substrate; no surface atoms follow",
-                ext_file,
-            )
-        dup = find_duplicate_atoms(ext_pos)
-        if dup is not None:
-            i, j, d = dup
-            raise DataError(
-                f"atoms {i + 1} and {j + 1} (lines {ext_line0 + i} and {ext_line0 + j}) are "
-                f"at the same position ({d:.2g} Å apart)",
-                ext_file,
-            )
+        e, s = _read_bytes(folder / exts[n]), _read_bytes(folder / subs[n])
+        if e is None or s is None:
+            return None
+        ext_blobs.append(e)
+        sub_blobs.append(s)
+    # p_N.xyz: count line, comment line with the energy, atom lines
+    energies = np.full(len(numbers), math.nan)
+    sub_bodies = []
+    for k, data in enumerate(sub_blobs):
+        head = data.split(b"\n", 2)
+        if len(head) < 3 or not head[0].strip().isdigit():
+            return None
+        if need_energy:
+            tokens = head[1].split()
+            try:
+                energies[k] = float(tokens[1])
+            except (IndexError, ValueError):
+                return None
+            if not math.isfinite(energies[k]):
+                return None
+        sub_bodies.append(head[2])
+    ext = _atom_table(ext_blobs)
+    sub = _atom_table(sub_bodies)
+    if ext is None or sub is None:
+        return None
+    ext_codes, ext_uniques, ext_pos, ext_n = ext
+    sub_codes, sub_uniques, sub_pos, sub_n = sub
+    declared = np.array([int(d.split(b"\n", 1)[0]) for d in sub_blobs])
+    if not np.array_equal(declared, sub_n):
+        return None
+    # one numbering of the symbols for both tables
+    lut = np.array([ext_uniques.index(s) if s in ext_uniques else -1 for s in sub_uniques],
+                   dtype=np.int64)
+    sub_codes = lut[sub_codes]
+    n_sub = sub_n if n_substrate is None else np.full(len(numbers), n_substrate)
+    if np.any(n_sub > sub_n) or np.any(ext_n <= n_sub):
+        return None
+    # the substrate atoms come first in p_N_extended.xyz, as in p_N.xyz
+    ext_start = np.concatenate(([0], np.cumsum(ext_n)[:-1]))
+    sub_start = np.concatenate(([0], np.cumsum(sub_n)[:-1]))
+    take = np.repeat(ext_start - sub_start, n_sub) + _ranges(sub_start, n_sub)
+    mine = _ranges(sub_start, n_sub)
+    if not np.array_equal(ext_codes[take], sub_codes[mine]):
+        return None
+    if np.any(np.linalg.norm(ext_pos[take] - sub_pos[mine], axis=1) > POSITION_TOLERANCE):
+        return None
+    structures = []
+    layouts: dict = {}
+    for k, n in enumerate(numbers):
+        a, b = int(ext_start[k]), int(ext_start[k] + ext_n[k])
+        key = (ext_codes[a:b].tobytes(), int(n_sub[k]))
+        shared = layouts.get(key)
+        if shared is None:
+            syms = tuple(ext_uniques[c] for c in ext_codes[a:b])
+            groups = np.full(len(syms), GROUP_B, dtype=np.int8)
+            groups[: int(n_sub[k])] = GROUP_A
+            groups.setflags(write=False)
+            shared = layouts[key] = (syms, groups)
+        name = Path(subs[n]).stem
         if csv_energies is not None:
             aliases = [name, f"{name}.xyz", Path(exts[n]).stem, exts[n]]
             energy = _csv_lookup(csv_energies, aliases, name, csv_name, require_energies)
-        elif energy is None:  # p_N.xyz absent, prediction only
-            energy = math.nan
-        groups = np.full(len(ext_syms), GROUP_B, dtype=np.int8)
-        groups[:n_sub] = GROUP_A
-        structures.append(
-            Structure(
-                name=name,
-                symbols=ext_syms,
-                positions=ext_pos,
-                energy=energy * factor,
-                groups=groups,
-                source=ext_file,
-            )
-        )
+        else:
+            energy = energies[k]
+        structures.append(Structure._trusted(
+            name=name, symbols=shared[0], positions=ext_pos[a:b], energy=energy * factor,
+            groups=shared[1], source=os.path.join(display, exts[n]), first_line=1,
+        ))
     return structures
+
+
+def _ranges(starts, lengths) -> np.ndarray:
+    """Concatenated ranges start..start+length."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    offsets = np.repeat(np.asarray(starts, dtype=np.int64) -
+                        np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return offsets + np.arange(total)
+
 
 
