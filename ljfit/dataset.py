@@ -22,6 +22,12 @@ GROUP_B = 1  #: group id of the "surface" / second fragment
 MIN_DISTANCE = 1e-3
 
 
+_NO_PBC = np.zeros(3, bool)
+_NO_PBC.setflags(write=False)
+_NO_CELL = np.zeros((3, 3))
+_NO_CELL.setflags(write=False)
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.array(a)  # own copy: a Structure never aliases the caller's arrays
     a.setflags(write=False)
@@ -138,17 +144,19 @@ class Structure:
         copies beyond making the arrays read-only. 20 µs per structure of checks add up to
         most of a 32 000-structure read."""
         self = object.__new__(cls)
-        pbc = np.zeros(3, bool) if pbc is None else pbc
-        values = {
-            "name": name, "symbols": symbols, "positions": positions, "energy": float(energy),
-            "groups": groups, "cell": np.zeros((3, 3)) if cell is None else cell,
-            "pbc": pbc, "weight": float(weight), "source": source, "forces": forces,
-            "stress": stress, "first_line": int(first_line), "_periodic": bool(pbc.any()),
-        }
-        for key, value in values.items():
-            if isinstance(value, np.ndarray):
+        periodic = pbc is not None and bool(pbc.any())
+        if pbc is None:
+            pbc = _NO_PBC
+        if cell is None:
+            cell = _NO_CELL
+        for value in (positions, groups, cell, pbc, forces, stress):
+            if isinstance(value, np.ndarray) and value.flags.writeable:
                 value.setflags(write=False)
-            object.__setattr__(self, key, value)
+        # the frozen dataclass's fields, set as object.__setattr__ would, in one update
+        self.__dict__.update(
+            name=name, symbols=symbols, positions=positions, energy=float(energy),
+            groups=groups, cell=cell, pbc=pbc, weight=float(weight), source=source,
+            forces=forces, stress=stress, first_line=int(first_line), _periodic=periodic)
         return self
 
     # -- derived views -------------------------------------------------------------------

@@ -138,7 +138,10 @@ def _read_seed_folder(
     subs: dict[int, str] = {}
     exts: dict[int, str] = {}
     with os.scandir(folder) as it:
-        entries = sorted(it, key=lambda e: _natural_key(e.name))
+        # natural order among the p_N files only (a 64 000-file folder: sorting every entry
+        # by a regex-split key cost more than reading the files)
+        entries = sorted((e for e in it if e.name.startswith("p_")),
+                         key=lambda e: _seed_order(e.name))
     for entry in entries:
         for regex, table in ((_SEED_SUB, subs), (_SEED_EXT, exts)):
             m = regex.match(entry.name)
@@ -186,6 +189,12 @@ def _read_seed_folder(
             for n in numbers
         ]
     return structures
+
+
+def _seed_order(name: str):
+    """Natural order of p_N file names (p_9 before p_10), by N first."""
+    digits = name[2:].split("_", 1)[0].split(".", 1)[0]
+    return (int(digits), name) if digits.isdigit() else (-1, name)
 
 
 def _one_structure(folder, display, n, subs, exts, n_substrate, csv_energies, csv_name,
@@ -304,8 +313,10 @@ def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_ener
     if any(n not in subs for n in numbers):
         return None
     ext_blobs, sub_blobs = [], []
-    for n in numbers:
-        e, s = _read_bytes(folder / exts[n]), _read_bytes(folder / subs[n])
+    base = str(folder) + os.sep
+    for n in numbers:  # plain strings: pathlib costs more than the read of a small file
+        e = _read_bytes(base + exts[n])
+        s = _read_bytes(base + subs[n])
         if e is None or s is None:
             return None
         ext_blobs.append(e)
@@ -331,6 +342,7 @@ def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_ener
     if ext is None or sub is None:
         return None
     ext_codes, ext_uniques, ext_pos, ext_n = ext
+    ext_pos.setflags(write=False)  # each structure's positions are a read-only view
     sub_codes, sub_uniques, sub_pos, sub_n = sub
     declared = np.array([int(d.split(b"\n", 1)[0]) for d in sub_blobs])
     if not np.array_equal(declared, sub_n):
@@ -353,6 +365,7 @@ def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_ener
         return None
     structures = []
     layouts: dict = {}
+    display_dir = os.path.join(display, "")
     for k, n in enumerate(numbers):
         a, b = int(ext_start[k]), int(ext_start[k] + ext_n[k])
         key = (ext_codes[a:b].tobytes(), int(n_sub[k]))
@@ -363,15 +376,15 @@ def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_ener
             groups[: int(n_sub[k])] = GROUP_A
             groups.setflags(write=False)
             shared = layouts[key] = (syms, groups)
-        name = Path(subs[n]).stem
+        name = subs[n][:-4]  # p_N.xyz → p_N
         if csv_energies is not None:
-            aliases = [name, f"{name}.xyz", Path(exts[n]).stem, exts[n]]
+            aliases = [name, f"{name}.xyz", exts[n][:-4], exts[n]]
             energy = _csv_lookup(csv_energies, aliases, name, csv_name, require_energies)
         else:
             energy = energies[k]
         structures.append(Structure._trusted(
             name=name, symbols=shared[0], positions=ext_pos[a:b], energy=energy * factor,
-            groups=shared[1], source=os.path.join(display, exts[n]), first_line=1,
+            groups=shared[1], source=f"{display_dir}{exts[n]}", first_line=1,
         ))
     return structures
 
