@@ -15,7 +15,9 @@ For the interacting pairs (i, j) of an Atoms (group A × group B, or every pair 
 
 where :math:`\phi_c` is the (cut, optionally shifted) pair potential with the slot's (ε, σ),
 :math:`w_{ij}` is 1 (or 1/2 for a periodic pair listed in both directions) and :math:`E_0`
-the fitted offset. Per-atom energies split each pair half and half (the offset evenly).
+the fitted offset; with per-element reference energies ``e0[El]`` each atom adds its
+element's. Per-atom energies split each pair half and half, the offset evenly, and carry
+their own e0.
 By default this reproduces the fitted model exactly: same pair selection, cutoff and shift.
 """
 
@@ -56,7 +58,8 @@ class LJCalculator(Calculator):
         How to split an Atoms into groups A and B, as when reading: ``"all"`` (every pair,
         total energy), ``"tags"``, ``"auto"``, ``"fragments"``, ``"first:N"``, ``"array:NAME"``.
     include_offset : bool
-        Add the fitted ``offset`` to the energy (default True, to reproduce the fit).
+        Add the fitted ``offset`` and reference energies ``e0[El]`` to the energy (default
+        True, to reproduce the fit).
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
@@ -118,6 +121,21 @@ class LJCalculator(Calculator):
         return cls(values, **kwargs)
 
     # ----------------------------------------------------------------------------------
+    def _reference_energies(self, atoms) -> np.ndarray:
+        """e0 of every atom's element (eV), zeros when the parameters have none."""
+        values = self.parameters["values"]
+        table = {k[3:-1]: float(v) for k, v in values.items()
+                 if k.startswith("e0[") and k.endswith("]")}
+        symbols = atoms.get_chemical_symbols()
+        if not table:
+            return np.zeros(len(symbols))
+        missing = sorted(set(symbols) - set(table))
+        if missing:
+            raise FitError(f"no reference energy e0[{missing[0]}] for the element "
+                           f"{missing[0]} (the parameters have e0 for "
+                           f"{', '.join(sorted(table))})")
+        return np.array([table[s] for s in symbols])
+
     def _slot_parameters(self, atoms, groups, i, j):
         """(ε, σ) per pair, resolved once per distinct slot."""
         values = self.parameters["values"]
@@ -156,12 +174,16 @@ class LJCalculator(Calculator):
         e_pair = w * self._energy(r, eps, sig)
         offset = float(p["values"].get("offset", 0.0)) if p.include_offset else 0.0
         energies = 0.5 * (np.bincount(i, e_pair, n) + np.bincount(j, e_pair, n)) + offset / n
+        if p.include_offset:
+            energies = energies + self._reference_energies(atoms)
         # dE/dd_ij = w φ'(r) d/r acts on j with +, on i with −; F = −dE/dr
         g = (w * self._denergy(r, eps, sig) / np.where(r > 0, r, 1.0))[:, None] * vec
         forces = np.zeros((n, 3))
         for ax in range(3):
             forces[:, ax] = np.bincount(i, g[:, ax], n) - np.bincount(j, g[:, ax], n)
         energy = float(e_pair.sum() + offset)
+        if p.include_offset:
+            energy += float(self._reference_energies(atoms).sum())
         self.results["energy"] = energy
         self.results["free_energy"] = energy
         self.results["energies"] = energies

@@ -393,7 +393,7 @@ _PARSE_CASES = [
 def test_fit_option_parsed(argv, dest, value):
     args = parse_args(["fit", "PATH", *argv])
     assert getattr(args, dest) == value
-    assert args.path == "PATH"
+    assert args.path == ["PATH"]
 
 
 _BAD_OPTIONS = [

@@ -23,17 +23,52 @@ def _reading_options(args) -> dict:
         "energy_key": args.energy_key or "energy",
         "energy_unit": args.energy_unit or "eV",
         "energies_csv": args.energies_csv,
+        "force_key": getattr(args, "force_key", None) or "forces",
+        "stress_key": getattr(args, "stress_key", None) or "stress",
     }
 
 
 def _read(path, options: dict, require_energies=True):
     from ..io import read_dataset
 
+    if isinstance(path, (list, tuple)) and len(path) == 1:
+        path = path[0]
     return read_dataset(path, require_energies=require_energies, **options)
 
 
-def _build_model(dataset, args, with_bounds=True, scope=None):
-    """The model the options describe (``scope`` overrides ``--scope``)."""
+def _sigmas(dataset, args):
+    """The expected errors the options give (defaults per :meth:`Sigmas.default_for`)."""
+    from ..fitting.targets import Sigmas
+
+    base = Sigmas.default_for(dataset)
+    energy = getattr(args, "energy_sigma", None)
+    return Sigmas(
+        energy=base.energy if energy is None else energy[0],
+        energy_per_atom=base.energy_per_atom if energy is None else energy[1],
+        forces=getattr(args, "force_sigma", None) or base.forces,
+        stress=getattr(args, "stress_sigma", None) or base.stress,
+    )
+
+
+def _plan(dataset, args):
+    """What the fit observes (:func:`ljfit.observe.plan`) from the options."""
+    from ..observe import plan
+
+    return plan(
+        dataset,
+        forces=getattr(args, "fit_forces", None),
+        stress=getattr(args, "fit_stress", None),
+        force_key_explicit=bool(getattr(args, "force_key", None)),
+        stress_key_explicit=bool(getattr(args, "stress_key", None)),
+        reference_energies=getattr(args, "reference_energies", None) or "auto",
+        offset=bool(args.offset),
+        sigmas=_sigmas(dataset, args),
+    )
+
+
+def _build_model(dataset, args, with_bounds=True, scope=None, fit_plan=None):
+    """The model the options describe (``scope`` overrides ``--scope``), with the force and
+    stress rows and reference energies of ``fit_plan`` (default: none of them)."""
     from ..model import LJModel
 
     model = LJModel(
@@ -44,9 +79,14 @@ def _build_model(dataset, args, with_bounds=True, scope=None):
         cutoff=args.cutoff,
         shift=bool(args.shift),
         offset=bool(args.offset),
+        forces=False if fit_plan is None else fit_plan.forces,
+        stress=False if fit_plan is None else fit_plan.stress,
+        reference_energies=fit_plan is not None and fit_plan.fits_e0,
     )
+    spec = model.spec
+    if fit_plan is not None and fit_plan.e0:
+        spec = spec.with_fixed({f"e0[{e}]": v for e, v in fit_plan.e0.items()})
     if with_bounds:
-        spec = model.spec
         bounds = dict(getattr(args, "bounds", None) or [])
         fixed = dict(getattr(args, "fix", None) or [])
         both = sorted(set(bounds) & set(fixed))
@@ -56,8 +96,8 @@ def _build_model(dataset, args, with_bounds=True, scope=None):
             spec = spec.with_bounds(bounds)
         if fixed:
             spec = spec.with_fixed(fixed)
-        if bounds or fixed:
-            model = model.with_spec(spec)
+    if spec is not model.spec:
+        model = model.with_spec(spec)
     return model
 
 
@@ -100,9 +140,11 @@ def _default_out(dataset) -> Path:
 
 def _input_paths(args) -> list:
     paths = []
-    for p in (getattr(args, "path", None), getattr(args, "energies_csv", None),
-              getattr(args, "config", None)):
-        if not p:
+    given = getattr(args, "path", None)
+    given = list(given) if isinstance(given, (list, tuple)) else [given]
+    for p in (*given, getattr(args, "energies_csv", None), getattr(args, "config", None),
+              getattr(args, "reference_energies", None)):
+        if not p or p in ("fit", "none", "auto"):
             continue
         p = str(p)
         # a glob pattern: protect the folder it looks into

@@ -11,6 +11,7 @@ from .common import (
     _Captured,
     _default_out,
     _input_paths,
+    _plan,
     _read,
     _reading_options,
 )
@@ -65,13 +66,16 @@ def cmd_fit(args) -> int:
         ds = _read(args.path, read_opts)
         out = Path(args.out) if args.out else _default_out(ds)
         check_output_dir(out, bool(args.force), protect)  # fail before the work
-        model = _build_model(ds, args)
+        fit_plan = _plan(ds, args)
+        notes.extend(fit_plan.notes)
+        model = _build_model(ds, args, fit_plan=fit_plan)
         methods = methods_for(model, args.method or "all")
         if args.bootstrap and args.bootstrap_method and args.bootstrap_method not in methods:
             raise FitError(
                 f"--bootstrap-method {args.bootstrap_method}: not among the methods run "
                 f"({', '.join(methods)}); add it to --method")
         opts = _fit_options(args, progress)
+        opts["sigmas"] = fit_plan.sigmas
         if opts.get("loss", "linear") != "linear" or "f_scale" in opts:
             ignoring = [m for m in methods if m != "least_squares"]
             if ignoring:
@@ -81,8 +85,9 @@ def cmd_fit(args) -> int:
         for m in methods:
             results[m] = fit(model, ds, m, **opts)
         run = FitRun(ds, model, results, read_options=read_opts,
-                     fit_options={k: v for k, v in opts.items() if k != "progress"},
-                     notes=notes, t0=t0)
+                     fit_options={k: v for k, v in opts.items()
+                                  if k not in ("progress", "sigmas")},
+                     notes=notes, t0=t0, plan=fit_plan)
         best = run.best
         if best is None:
             notes.append("no method succeeded with defined parameters: params.json holds "
@@ -118,7 +123,8 @@ def cmd_fit(args) -> int:
                              f"(more than {MAX_PROFILE_PARAMETERS})")
             else:
                 try:
-                    run.profiles = uncertainty.profiles(model, ds, results[best])
+                    run.profiles = uncertainty.profiles(model, ds, results[best],
+                                                        sigmas=fit_plan.sigmas)
                 except LJFitError as exc:  # keep the fit: note why there is no figure
                     notes.append(f"profiles.png skipped: {exc}")
         notes.extend(m for m in captured.messages if m not in notes)

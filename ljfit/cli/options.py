@@ -230,7 +230,48 @@ def _add_reading(p, defaults_note=True):
                    help="info key or calculator result holding the energy (default energy)")
     g.add_argument("--energy-unit", metavar="UNIT",
                    help="eV|kcal/mol|kJ/mol|Ha: unit of the energies in the files (default eV)")
-    g.add_argument("--energies-csv", metavar="FILE", help="CSV file with columns name,energy")
+    g.add_argument("--energies-csv", metavar="FILE",
+                   help="CSV file with columns name,energy (optional column weight)")
+    g.add_argument("--force-key", metavar="KEY",
+                   help="calculator result or per-atom array holding the forces (default "
+                        "forces); naming it for interaction energies says it holds "
+                        "interaction forces")
+    g.add_argument("--stress-key", metavar="KEY",
+                   help="calculator result or info entry holding the stress (default "
+                        "stress, else info virial)")
+    return g
+
+
+def _energy_sigma(text):
+    from ..fitting.targets import parse_energy_sigma
+
+    return _library_type(parse_energy_sigma)(text)
+
+
+def _stress_sigma(text):
+    from ..fitting.targets import parse_stress_sigma
+
+    return _library_type(parse_stress_sigma)(text)
+
+
+def _add_observables(p):
+    g = p.add_argument_group("observables (residuals are divided by these expected errors)")
+    g.add_argument("--energy-sigma", type=_energy_sigma, metavar="EV",
+                   help="eV per structure, or per atom as 0.001/atom (default 0.001/atom for "
+                        "total energies, 0.001 eV for interaction energies)")
+    g.add_argument("--force-sigma", type=_positive_float, metavar="EV/Å",
+                   help="eV/Å per force component (default 0.05)")
+    g.add_argument("--stress-sigma", type=_stress_sigma, metavar="S",
+                   help="eV/Å³ per stress component, or in GPa as 0.1GPa (default 0.1GPa)")
+    g.add_argument("--forces", dest="fit_forces", action="store_const", const=True,
+                   default=None, help="fit the forces (an error when none can be fitted); "
+                                      "default: fitted when the data have them")
+    g.add_argument("--no-forces", dest="fit_forces", action="store_const", const=False,
+                   help="do not fit forces present in the data")
+    g.add_argument("--stress", dest="fit_stress", action="store_const", const=True,
+                   default=None, help="fit the stress (an error when none can be fitted)")
+    g.add_argument("--no-stress", dest="fit_stress", action="store_const", const=False,
+                   help="do not fit stress present in the data")
     return g
 
 
@@ -248,6 +289,10 @@ def _add_model(p, bounds=True):
                    help="shift each pair energy to zero at the cutoff")
     g.add_argument("--offset", action="store_true", default=None,
                    help="fit a constant energy offset (eV)")
+    g.add_argument("--reference-energies", metavar="fit|none|FILE",
+                   help="per-element reference energies e0[El] (eV/atom) added to total "
+                        "energies: fit, none, or fixed from a JSON/CSV FILE (element,e0); "
+                        "default fit when the structures differ in size or composition")
     if bounds:
         g.add_argument("--bounds", action="append", type=_bounds_item, metavar="NAME=LO:HI",
                        help="bounds of a parameter (repeatable), e.g. 'sigma[Au-C]=2.5:4'")
@@ -285,9 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read structures and reference energies, fit the model "
                                    "with one or more methods, write the results folder.",
                        formatter_class=_Formatter, epilog=_FIT_EPILOG)
-    p.add_argument("path", metavar="PATH", help="folder, file or glob pattern of structures")
+    p.add_argument("path", metavar="PATH", nargs="+",
+                   help="folder(s), file(s) or glob pattern(s) of structures")
     _add_reading(p)
     _add_model(p)
+    _add_observables(p)
     g = p.add_argument_group("fitting")
     g.add_argument("--method", type=_methods, metavar="LIST",
                    help=f"comma list of {_METHODS_HELP}, or all (default: every method "
@@ -330,9 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "against structures and the Jacobian rank at the "
                                    "least_squares starting point; a suggested scope.",
                        formatter_class=_Formatter, epilog=_INFO_EPILOG)
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("path", metavar="PATH", nargs="+")
     _add_reading(p)
     _add_model(p, bounds=False)
+    _add_observables(p)
     _add_common(p)
     p.set_defaults(func="info:cmd_info")
 
@@ -342,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "params.json: CSV structure,energy (+ reference).",
                        formatter_class=_Formatter, epilog=_PREDICT_EPILOG)
     p.add_argument("params", metavar="PARAMS_JSON", help="params.json written by ljfit fit")
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("path", metavar="PATH", nargs="+")
     _add_reading(p)
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="FILE", help="CSV file (default: standard output)")
@@ -361,9 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "point and overall\n(per parameter: max |analytic - FD| "
                                    "/ max |analytic| over the structures).",
                        formatter_class=_Formatter, epilog=_CHECK_EPILOG)
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("path", metavar="PATH", nargs="+")
     _add_reading(p)
     _add_model(p)
+    _add_observables(p)
     p.add_argument("--seed", type=_seed, metavar="N", help="seed of the random point (default 0)")
     _add_common(p)
     p.set_defaults(func="check_grad:cmd_check_grad")

@@ -53,7 +53,7 @@ def cmd_predict(args) -> int:
     layout = args.layout
     if layout is None:  # the recorded layout, where it can read PATH
         recorded = rec.get("layout")
-        folder = Path(os.path.expanduser(str(args.path)))
+        folder = Path(os.path.expanduser(str(args.path[0])))
         seed_ok = (recorded == "seed" and folder.is_dir()
                    and any(folder.glob("p_*_extended.xyz")))
         layout = recorded if recorded == "ase" or seed_ok else "auto"
@@ -64,7 +64,10 @@ def cmd_predict(args) -> int:
         "energy_key": args.energy_key or rec.get("energy_key") or "energy",
         "energy_unit": args.energy_unit or rec.get("energy_unit") or "eV",
         "energies_csv": args.energies_csv,
+        "force_key": args.force_key or "forces",
+        "stress_key": args.stress_key or "stress",
     }
+    shown = " ".join(map(str, args.path))
     if args.out and Path(args.out).exists() and not args.force:
         raise DataError("the output file exists; use --force to replace it", args.out)
     with _Captured() as captured:
@@ -73,21 +76,22 @@ def cmd_predict(args) -> int:
             raise DataError(
                 f"the parameters were fitted to {rec.get('energy')} energies but these "
                 f"structures have {'two groups' if ds.interaction else 'no groups'}; set "
-                "--groups", str(args.path))
+                "--groups", shown)
         try:
             model = LJModel(
                 ds, scope=rec["scope"], mixing=rec.get("mixing") or "lorentz-berthelot",
                 potential=rec.get("potential") or "lj", cutoff=rec.get("cutoff"),
                 shift=bool(rec.get("shift")), offset=bool(rec.get("offset")),
+                reference_energies=bool(rec.get("reference_energies")),
             )
         except FitError as exc:
-            raise DataError(str(exc), str(args.path)) from None
+            raise DataError(str(exc), shown) from None
         values = doc["parameters"]
         missing = [n for n in model.spec.names if n not in values]
         if missing:
             raise DataError(
                 f"{args.params} has no parameter {', '.join(missing[:6])} needed by these "
-                "structures (element pairs or sites the fit did not see)", str(args.path))
+                "structures (element pairs, sites or elements the fit did not see)", shown)
         energies = model.energies({n: float(values[n]) for n in model.spec.names})
     _emit_warnings(captured.messages, args.quiet)
     data = {"structure": ds.names, "energy": energies}

@@ -16,7 +16,6 @@ from .common import (
     _ELEMENTS,
     POSITION_TOLERANCE,
     _csv_lookup,
-    _natural_key,
     _read_text,
     _strip_trailing_blank,
     _unknown_symbol_message,

@@ -63,6 +63,9 @@ class FitRun:
     t0 : float, optional
         ``time.perf_counter()`` at the start of the run: when set, the wall time in
         metrics.json is measured up to the moment it is written (figures included).
+    plan : FitPlan, optional
+        The observables fitted, their sigmas and the reference energies
+        (:func:`ljfit.observe.plan`).
     """
 
     dataset: object
@@ -78,6 +81,7 @@ class FitRun:
     notes: list = field(default_factory=list)
     wall_time: float = 0.0
     t0: float | None = None
+    plan: object = None
 
     @property
     def best(self) -> str | None:
