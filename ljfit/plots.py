@@ -17,7 +17,11 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["parity", "residuals", "potentials", "correlation", "profiles", "save"]
+__all__ = ["parity", "parity_forces", "residuals", "potentials", "correlation", "profiles",
+           "save"]
+
+#: Above this many points a parity plot of forces is a 2-D histogram (hexbin), not markers.
+DENSITY_POINTS = 10_000
 
 #: Markers and sizes per method: hollow markers of decreasing size, so that methods that
 #: agree (the usual case) stay visible on top of each other.
@@ -112,6 +116,64 @@ def parity(ax=None, *, reference, predictions: Mapping[str, np.ndarray], title=N
     ax.set_title(title or "parity")
     ax.grid(True, color="0.9", lw=0.6, zorder=0)
     ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
+    return ax
+
+
+def parity_forces(ax=None, *, reference, predicted, method="", title=None,
+                  unit: str = "eV/Å", density: bool | None = None):
+    """Predicted against reference force components of one method.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes, optional
+    reference, predicted : array_like, shape (n_components,)
+        Force components (``unit``).
+    method : str
+        Named in the legend.
+    title : str, optional
+    unit : str
+    density : bool, optional
+        Draw a hexbin density (log colour scale) instead of markers; default: when there are
+        more than :data:`DENSITY_POINTS` components (markers would hide one another, and
+        draw slowly).
+
+    Returns
+    -------
+    matplotlib Axes
+        With the y = x line, RMSE and MAE in the legend, equal axes.
+    """
+    ax = _new_axes(ax, figsize=(6.2, 5.0))
+    y = np.asarray(reference, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    ok = np.isfinite(y) & np.isfinite(p)
+    y, p = y[ok], p[ok]
+    res = p - y
+    rmse = float(np.sqrt(np.mean(res**2))) if res.size else float("nan")
+    mae = float(np.mean(np.abs(res))) if res.size else float("nan")
+    allv = np.concatenate([y, p]) if y.size else np.zeros(1)
+    lo, hi = float(allv.min()), float(allv.max())
+    pad = 0.05 * (hi - lo) if hi > lo else 1.0
+    lo, hi = lo - pad, hi + pad
+    dense = y.size > DENSITY_POINTS if density is None else density
+    if dense and y.size:
+        hb = ax.hexbin(y, p, gridsize=120, bins="log", mincnt=1, cmap="viridis",
+                       extent=(lo, hi, lo, hi), zorder=2)
+        ax.figure.colorbar(hb, ax=ax, label="components per bin", fraction=0.046, pad=0.03)
+    else:
+        ax.scatter(y, p, zorder=3, **_style(0))
+    ax.plot([lo, hi], [lo, hi], color="0.35", lw=1.0, ls="--", zorder=3)
+    stats = (f"{method}\n" if method else "") + (
+        f"RMSE {rmse:.3g} {unit}\nMAE {mae:.3g} {unit}\n{y.size} components")
+    ax.text(0.03, 0.97, stats, transform=ax.transAxes, va="top", ha="left",
+            fontsize="small", bbox={"boxstyle": "round", "fc": "white", "ec": "0.7",
+                                    "alpha": 0.9}, zorder=4)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(f"reference force component ({unit})")
+    ax.set_ylabel(f"predicted force component ({unit})")
+    ax.set_title(title or "force parity")
+    ax.grid(True, color="0.9", lw=0.6, zorder=0)
     return ax
 
 

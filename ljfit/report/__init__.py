@@ -54,10 +54,12 @@ from .run import (
     to_json,
 )
 from .tables import (
+    forces_frame,
     metrics_document,
     parameters_frame,
     params_document,
     predictions_frame,
+    stress_frame,
 )
 from .text import markdown_report, summary_text
 
@@ -74,6 +76,8 @@ __all__ = [
     "model_record",
     "parameters_frame",
     "predictions_frame",
+    "forces_frame",
+    "stress_frame",
     "params_document",
     "metrics_document",
     "AtomTypes",

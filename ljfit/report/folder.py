@@ -15,6 +15,8 @@ from .lammps import lammps_export
 from .run import FitRun, to_json
 from .tables import (
     _csv_text,
+    forces_frame,
+    stress_frame,
     metrics_document,
     parameters_frame,
     params_document,
@@ -134,9 +136,18 @@ def write_figures(run: FitRun, folder: Path) -> list:
                                title=f"parameter correlations ({best.method})")
         plots.save(ax, folder / "correlation.png")
         written.append("correlation.png")
+    forces_of = best_for_curves if best_for_curves is not None else None
+    if forces_of is not None and "forces" in forces_of.observed:
+        o = forces_of.observed["forces"]
+        ax = plots.parity_forces(reference=o["predictions"] - o["residuals"],
+                                 predicted=o["predictions"], method=forces_of.method,
+                                 title=f"force parity: {run.dataset.name}")
+        plots.save(ax, folder / "parity_forces.png")
+        written.append("parity_forces.png")
     if run.profiles:
-        m, n = int(np.count_nonzero(run.dataset.weights > 0)), best.x.size
-        threshold = best.cost / (m - n) if m > n else None
+        # a rise of the cost by s²/2 = cost/(observations − parameters): one standard error
+        rc = best.reduced_chi2
+        threshold = 0.5 * rc if np.isfinite(rc) else None
         fig = plots.profiles(run.profiles, title=f"cost profiles ({run.best})",
                              threshold=threshold)
         plots.save(fig, folder / "profiles.png")
@@ -173,6 +184,10 @@ def write_results(run: FitRun, out, *, force: bool = False, plots: bool = True,
     with staged_folder(out, force=force, protect=protect) as tmp:
         _write_text(tmp / "parameters.csv", _csv_text(parameters_frame(run)))
         _write_text(tmp / "predictions.csv", _csv_text(predictions_frame(run)))
+        for name, frame in (("predictions_forces.csv", forces_frame(run)),
+                            ("predictions_stress.csv", stress_frame(run))):
+            if frame is not None:
+                _write_text(tmp / name, _csv_text(frame))
         doc = params_document(run)
         _write_text(tmp / "params.json", to_json(doc))
         lmp = lammps_export(run)

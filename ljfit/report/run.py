@@ -14,11 +14,14 @@ FILES = (
     "parameters.csv",
     "params.json",
     "predictions.csv",
+    "predictions_forces.csv",
+    "predictions_stress.csv",
     "metrics.json",
     "pair.lmp",
     "in.lammps",
     "structure.data",
     "parity.png",
+    "parity_forces.png",
     "residuals.png",
     "potentials.png",
     "correlation.png",
@@ -177,7 +180,7 @@ def calculator_groups(dataset) -> str | None:
     ``"first:N"``, ``"array:NAME"``, ``"fragments"``); None when no single rule exists."""
     mode = dataset.group_mode or ("all" if not dataset.interaction else "")
     if mode == "seed":
-        sizes = {int(np.sum(s.groups == 0)) for s in dataset}
+        sizes = {int(np.sum(s.groups == 0)) for s in dataset._distinct_layouts()}
         return f"first:{sizes.pop()}" if len(sizes) == 1 else None
     return mode or None
 
@@ -194,5 +197,7 @@ def model_record(model, dataset, read_options: dict) -> dict:
     rec["n_substrate"] = n_sub
     rec["read_groups"] = read_options.get("groups") or "auto"
     rec["energy_key"] = read_options.get("energy_key") or "energy"
+    rec["force_key"] = read_options.get("force_key") or "forces"
+    rec["stress_key"] = read_options.get("stress_key") or "stress"
     rec["energy_unit"] = dataset.energy_unit
     return rec

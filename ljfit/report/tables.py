@@ -57,6 +57,57 @@ def predictions_frame(run: FitRun):
     return df
 
 
+_COMPONENTS = np.array(["x", "y", "z"])
+_VOIGT = np.array(["xx", "yy", "zz", "yz", "xz", "xy"])
+
+
+def forces_frame(run: FitRun):
+    """``structure,atom,element,component,reference,<method>...`` of every fitted force
+    component (eV/Å; ``atom`` is the 0-based index in its structure), or None when no forces
+    were fitted."""
+    return _rows_frame(run, "forces")
+
+
+def stress_frame(run: FitRun):
+    """``structure,component,reference,<method>...`` of every fitted stress component
+    (eV/Å³, Voigt xx yy zz yz xz xy), or None."""
+    return _rows_frame(run, "stress")
+
+
+def _rows_frame(run, kind):
+    import pandas as pd
+
+    f = run.model.features
+    per = f.force_rows if kind == "forces" else f.stress_rows
+    have = np.flatnonzero(per)
+    if not len(have):
+        return None
+    names = np.asarray(run.dataset.names, dtype=object)
+    data = {"structure": np.repeat(names[have], per[have])}
+    if kind == "forces":
+        n_atoms = f.n_atoms[have]
+        atoms = np.concatenate([np.arange(n) for n in n_atoms])
+        data["atom"] = np.repeat(atoms, 3)
+        symbols = np.concatenate([np.asarray(run.dataset[int(k)].symbols, dtype=object)
+                                  for k in have])
+        data["element"] = np.repeat(symbols, 3)
+        data["component"] = np.tile(_COMPONENTS, int(n_atoms.sum()))
+    else:
+        data["component"] = np.tile(_VOIGT, len(have))
+    sl = run.model.row_slices()[kind]
+    refs = [getattr(run.dataset[int(k)], kind) for k in have]
+    data["reference"] = np.concatenate([np.full(n, np.nan) if r is None else np.ravel(r)
+                                        for r, n in zip(refs, per[have])])
+    for m, r in run.results.items():
+        o = r.observed.get(kind)
+        data[m] = np.asarray(o["predictions"], dtype=float) if o else np.full(sl.stop - sl.start,
+                                                                              np.nan)
+    df = pd.DataFrame(data)
+    for c in df.columns[df.columns.get_loc("reference"):]:
+        df[c] = df[c].where(np.isfinite(df[c]), np.nan)
+    return df
+
+
 def _csv_text(df) -> str:
     return df.to_csv(index=False, float_format=FLOAT_FORMAT, na_rep="", lineterminator="\n")
 
@@ -115,6 +166,8 @@ def metrics_document(run: FitRun) -> dict:
         "options": dict(run.fit_options),
         "methods": methods,
     }
+    if run.plan is not None:
+        doc["observables"] = run.plan.describe(run.dataset)
     if run.cv is not None:
         doc["cv"] = {m: c.to_dict() for m, c in run.cv.items()}
     if run.bootstrap is not None:

@@ -43,6 +43,7 @@ def markdown_report(run: FitRun, figures=()) -> str:
             ["cutoff", "none" if rec["cutoff"] is None else f"{rec['cutoff']:g} Å"],
             ["shift", "yes" if rec["shift"] else "no"],
             ["offset", "fitted" if rec["offset"] else "no"],
+            ["reference energies e0", _e0_text(run)],
             ["energy", rec["energy"]],
             ["groups", rec["groups"] or rec["group_mode"] or "—"],
             ["slots", ", ".join(map(str, rec["slots"]))],
@@ -54,6 +55,17 @@ def markdown_report(run: FitRun, figures=()) -> str:
     fixed = [p for p in spec if not p.vary]
     if fixed:
         lines += ["Fixed: " + ", ".join(f"{p.name} = {_g(p.value)} {p.unit}" for p in fixed), ""]
+    lines += ["## Observables and weights", "", observables_line(run) + ".", ""]
+    if run.plan is not None:
+        lines += [
+            "Each residual is divided by the expected error of its reference (the sigma), and "
+            "the cost is ½ Σ (residual/σ)² over every observable; a structure's `weight` "
+            "multiplies 1/σ² of all its observables. Standard errors are scaled by the "
+            "reduced χ² of the fit.", ""]
+        for note in run.plan.notes:
+            lines.append(f"- {note}")
+        if run.plan.notes:
+            lines.append("")
 
     lines += ["## Best fit", ""]
     if best is None:
@@ -88,17 +100,22 @@ def markdown_report(run: FitRun, figures=()) -> str:
     lines += _md_table(["parameter", "unit"] + methods, rows) + [""]
 
     lines += ["## Metrics per method", ""]
+    kinds = [k for k in ("forces", "stress") if k in model.observables]
     rows = []
     for m, r in run.results.items():
         rows.append([
             m + (" (best)" if m == best else ""),
             _fmt(r.cost, 4), _fmt(1000 * r.rmse, 4), _fmt(1000 * r.mae, 4),
-            _fmt(1000 * r.max_abs_error, 4), _fmt(r.r2, 6), r.nfev,
+            _fmt(1000 * r.max_abs_error, 4),
+            *[_fmt(1000 * r.observed[k]["rmse"], 4) if k in r.observed else "—"
+              for k in kinds],
+            _fmt(r.r2, 6), _fmt(r.reduced_chi2, 4), r.nfev,
             "yes" if r.success else "**no**",
             "**yes**" if r.underdetermined else "no",
         ])
     lines += _md_table(
-        ["method", "cost (eV²)", "RMSE (meV)", "MAE (meV)", "max abs. error (meV)", "R²",
+        ["method", "cost (χ²/2)", "E RMSE (meV)", "E MAE (meV)", "E max abs. error (meV)",
+         *[f"{_KIND_HEAD[k]} {_KIND_UNIT[k]}" for k in kinds], "R² (E)", "reduced χ²",
          "nfev", "converged", "underdetermined"],
         rows,
     ) + [""]
@@ -138,6 +155,8 @@ def markdown_report(run: FitRun, figures=()) -> str:
               "- `parameters.csv`: every method's parameters (long format)",
               "- `params.json`: the best fit, for `ljfit predict` and `LJCalculator.from_file`",
               "- `predictions.csv`: reference and predicted energies (eV)",
+              "- `predictions_forces.csv`, `predictions_stress.csv`: the same for force "
+              "components (eV/Å) and stress components (eV/Å³), when they were fitted",
               "- `metrics.json`: metrics, warnings, options and wall times",
               "- `pair.lmp`: LAMMPS pair_style / pair_coeff lines of the best fit (include "
               "after read_data)",
@@ -146,15 +165,50 @@ def markdown_report(run: FitRun, figures=()) -> str:
     return "\n".join(lines)
 
 
+_KIND_HEAD = {"forces": "F RMSE", "stress": "S RMSE"}
+_KIND_UNIT = {"forces": "(meV/Å)", "stress": "(meV/Å³)"}
+
+
+def _e0_text(run) -> str:
+    if not run.model.reference_energies:
+        return "no"
+    fixed = [p for p in run.model.spec if p.kind == "e0" and not p.vary]
+    return "fixed (from a file)" if fixed else "fitted (one per element)"
+
+
+def observables_line(run: FitRun) -> str:
+    """What was fitted, with which sigmas, and what the energies are, in one line."""
+    ds, model = run.dataset, run.model
+    n = model.n_rows
+    parts = [f"{n['energy']} energies"]
+    if n["forces"]:
+        parts.append(f"{n['forces']} force components")
+    if n["stress"]:
+        parts.append(f"{n['stress']} stress components")
+    mode = ("interaction energies between group A and group B: only A–B pairs count"
+            if ds.interaction else "total energies: every pair counts")
+    text = f"fitted: {', '.join(parts)}; {mode}"
+    if model.reference_energies:
+        text += "; per-element reference energies e0"
+    if run.plan is not None:
+        text += f"; sigmas: {run.plan.sigmas.text()}"
+    return text
+
+
 def summary_text(run: FitRun, out=None) -> str:
     """A short table for the terminal: per-method cost and RMSE, the best parameters,
     warnings and the output folder."""
     ds, model = run.dataset, run.model
+    kinds = [k for k in ("forces", "stress") if k in model.observables]
     lines = [
         f"{ds.name}: {len(ds)} structures, {', '.join(ds.elements)}; model {model.scope} "
         f"{model.potential.name}, {model.n_free} free parameters",
+        observables_line(run),
         "",
-        f"{'method':<16s} {'cost (eV²)':>12s} {'RMSE (meV)':>11s} {'R²':>9s}  status",
+        f"{'method':<16s} {'cost':>11s} {'E RMSE':>9s}"
+        + "".join(f" {_KIND_HEAD[k]:>10s}" for k in kinds) + f" {'R²':>9s}  status",
+        f"{'':<16s} {'(χ²/2)':>11s} {'(meV)':>9s}"
+        + "".join(f" {_KIND_UNIT[k]:>10s}" for k in kinds) + f" {'(E)':>9s}",
     ]
     best = run.best
     for m, r in run.results.items():
@@ -165,7 +219,9 @@ def summary_text(run: FitRun, out=None) -> str:
             status += ", underdetermined"
         if m == best:
             status += "  <- best"
-        lines.append(f"{m:<16s} {_fmt(r.cost, 4):>12s} {_fmt(1000 * r.rmse, 4):>11s} "
+        extra = "".join(f" {_fmt(1000 * r.observed[k]['rmse'], 4) if k in r.observed else '—':>10s}"
+                        for k in kinds)
+        lines.append(f"{m:<16s} {_fmt(r.cost, 4):>11s} {_fmt(1000 * r.rmse, 4):>9s}{extra} "
                      f"{_fmt(r.r2, 5):>9s}  {status}")
     lines.append("")
     if best is None:
