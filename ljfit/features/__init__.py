@@ -93,6 +93,9 @@ class PairFeatures:
     composition : ndarray of int, shape (n_structures, n_elements)
         Atoms of each element per structure (the features of per-element reference
         energies).
+    max_distance : float or None
+        The largest distance of an interacting pair (Å): what a cutoff must reach to count
+        every pair of these structures.
     """
 
     kind: str
@@ -114,6 +117,7 @@ class PairFeatures:
     n_atoms: np.ndarray | None = None
     elements: tuple = ()
     composition: np.ndarray | None = None
+    max_distance: float | None = None
     _eff: tuple = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -200,6 +204,7 @@ class PairFeatures:
             n_atoms=self.n_atoms[idx],
             elements=self.elements,
             composition=self.composition[idx],
+            max_distance=None,  # of a subset: not known without its distances
         )
 
     def without_forces(self, forces: bool = False, stress: bool = False) -> "PairFeatures":
@@ -215,6 +220,7 @@ class PairFeatures:
             vn=self.vn if keep_s else None, vm=self.vm if keep_s else None,
             stress_rows=self.stress_rows if keep_s else np.zeros(S, dtype=np.int64),
             n_atoms=self.n_atoms, elements=self.elements, composition=self.composition,
+            max_distance=self.max_distance,
         )
 
 
@@ -390,4 +396,5 @@ def compute_features(
         n_atoms=n_atoms.astype(np.int64),
         elements=tuple(elements),
         composition=composition.astype(np.int64),
+        max_distance=float(np.sqrt(acc.max_r2)),
     )

@@ -88,6 +88,7 @@ class Accumulator:
         self.inv_volume = np.asarray(inv_volume, dtype=float)
         S, K = len(self.n_atoms), self.K
         self.en, self.em, self.count = (np.zeros((S, K)) for _ in range(3))
+        self.max_r2 = 0.0  # the largest interacting pair distance², Å²
         n_force_rows = 3 * int(self.n_atoms[self.force_offset >= 0].sum())
         self.fn = self.fm = self.vn = self.vm = None
         if n_force_rows:
@@ -146,6 +147,7 @@ class Accumulator:
         G, K = len(structures), self.K
         if len(r2) == 0:
             return
+        self.max_r2 = max(self.max_r2, float(r2.max()))
         rn, rm = self.potential.inverse_powers(r2)
         if w is not None:
             rn, rm = rn * w, rm * w
@@ -217,6 +219,9 @@ class Accumulator:
         """
         structures = np.asarray(structures, dtype=np.int64)
         G, K = len(structures), len(cols)
+        within = r2 if inside is None else np.where(inside, r2, 0.0)
+        if within.size:
+            self.max_r2 = max(self.max_r2, float(within.max()))
         rn, rm = self.potential.inverse_powers(r2)
         if inside is not None:
             rn = np.where(inside, rn, 0.0)

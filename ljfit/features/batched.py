@@ -205,31 +205,62 @@ def _pairs(dataset, members, pos, cells, shifts, i, j, slot, cutoff, chunk_pairs
 
 
 def _check_within_groups(dataset, members, pos, cells, pbc, shifts, groups):
-    """Duplicate atoms inside each group (interaction energies never pair them), on the
-    distinct geometries of each group only."""
+    """Duplicate atoms inside each group (interaction energies never pair them).
+
+    Clusters: exactly, without computing the group's pairs. Two atoms closer than d are
+    closer than d along any direction, so on a generic direction u the projections of a
+    duplicate pair differ by less than MIN_DISTANCE: after sorting each structure's
+    projections only the runs of gaps below it hold candidates (almost never any), and those
+    are checked exactly. Periodic cells (images) compare the group's pairs, once per distinct
+    group geometry (a rigid slab shared by 10⁵ structures is checked once)."""
     for atoms in groups:
-        if len(atoms) == 0:
+        if len(atoms) < 2:
             continue
         sub = pos[:, atoms]  # (G, n_g, 3)
-        flat = sub.reshape(len(members), -1)
-        if cells is not None:
-            flat = np.hstack([flat, cells.reshape(len(members), -1)])
+        if cells is None:
+            _check_by_projection(dataset, members, sub, atoms)
+            continue
+        flat = np.hstack([sub.reshape(len(members), -1), cells.reshape(len(members), -1)])
         _, first = np.unique(flat, axis=0, return_index=True)
         first = np.sort(first)
         ii, jj = np.triu_indices(len(atoms), 1)
-        t = None
-        if cells is not None:
-            t = np.einsum("sk,gkl->gsl", shifts, cells[first])
-        if len(ii):
-            delta, r2 = _candidates(sub[first], t, ii, jj)
-            if r2.min() < _MIN2 + _CULL_ATOL:
-                _, r2 = _exact(delta, t)
-                flat_k = int(np.argmin(r2))
-                if r2.flat[flat_k] < _MIN2:
-                    g, rest = divmod(flat_k, r2.shape[1] * len(ii))
-                    q = rest % len(ii)
-                    raise duplicate_error(dataset[int(members[first[g]])], atoms[ii[q]],
-                                          atoms[jj[q]], float(r2.flat[flat_k]))
+        t = np.einsum("sk,gkl->gsl", shifts, cells[first])
+        delta, r2 = _candidates(sub[first], t, ii, jj)
+        if r2.min() < _MIN2 + _CULL_ATOL:
+            _, r2 = _exact(delta, t)
+            flat_k = int(np.argmin(r2))
+            if r2.flat[flat_k] < _MIN2:
+                g, rest = divmod(flat_k, r2.shape[1] * len(ii))
+                q = rest % len(ii)
+                raise duplicate_error(dataset[int(members[first[g]])], atoms[ii[q]],
+                                      atoms[jj[q]], float(r2.flat[flat_k]))
+
+
+#: a fixed generic direction (irrational components): lattices do not line up along it
+_DIRECTION = np.array([0.5773502691896258, 0.5906544393598327, 0.5637421093530624])
+_DIRECTION /= np.linalg.norm(_DIRECTION)
+
+
+def _check_by_projection(dataset, members, sub, atoms):
+    proj = sub @ _DIRECTION  # (G, n_g)
+    order = np.argsort(proj, axis=1, kind="stable")
+    sorted_p = np.take_along_axis(proj, order, axis=1)
+    close = np.diff(sorted_p, axis=1) < MIN_DISTANCE
+    if not close.any():
+        return
+    for g in np.flatnonzero(close.any(axis=1)):
+        # every pair within a run of close neighbours in projection, exactly
+        idx = order[g]
+        run = np.concatenate(([False], close[g])) | np.concatenate((close[g], [False]))
+        cand = idx[run]
+        d = sub[g, cand][:, None, :] - sub[g, cand][None, :, :]
+        r2 = _square_norm(d)
+        r2[np.tril_indices(len(cand))] = np.inf
+        k = int(np.argmin(r2))
+        if r2.flat[k] < _MIN2:
+            a, b = divmod(k, len(cand))
+            raise duplicate_error(dataset[int(members[g])], atoms[cand[a]], atoms[cand[b]],
+                                  float(r2.flat[k]))
 
 
 def neighbour_block(dataset, idx, table, cutoff, acc):

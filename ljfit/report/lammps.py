@@ -315,7 +315,9 @@ def lammps_cutoff(model, dataset, values=None) -> LammpsCutoff:
     """
     if model.cutoff is not None:
         return LammpsCutoff(float(model.cutoff), "fit")
-    reach = interaction_reach(dataset)
+    reach = model.features.max_distance  # measured by the featuriser in passing
+    if reach is None or model.features.n_structures != len(dataset):
+        reach = interaction_reach(dataset)
     auto = float(math.ceil(reach + AUTO_CUTOFF_MARGIN))
     if auto <= MAX_AUTO_CUTOFF:
         return LammpsCutoff(auto, "covers", reach)
