@@ -291,3 +291,36 @@ def test_cluster_and_periodic_box_agree():
     assert fp.labels == ["Ar-Ar"]
     assert fc.labels == fp.labels
     np.testing.assert_allclose(fc.sn, fp.sn, rtol=1e-14)
+
+
+@pytest.mark.parametrize("offset, duplicate", [
+    pytest.param(np.array([0.0, 0.0, 0.0005]), True, id="0.5mA-apart"),
+    pytest.param(np.array([0.0007, -0.0005, 0.0]), True, id="0.86mA-apart"),
+    pytest.param(np.array([0.0, 0.0015, 0.0]), False, id="1.5mA-apart-is-not"),
+    pytest.param(np.array([0.6, 0.0, 0.0]), False, id="far"),
+])
+@pytest.mark.parametrize("group", [pytest.param(0, id="in-group-A"),
+                                   pytest.param(1, id="in-group-B")])
+def test_duplicates_inside_a_group_of_a_lattice_cluster(offset, duplicate, group):
+    """Interaction energies never pair atoms of one group: their duplicates are found by the
+    sorted projections, exactly, also among lattice atoms that line up in planes."""
+    from ase.build import fcc111
+
+    slab = fcc111("Au", size=(4, 4, 2), vacuum=None).positions
+    mol = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [0.0, 1.1, 0.0]]) + [2.0, 2.0, 8.0]
+    parts = [mol, slab]
+    k = 5 if group == 1 else 1
+    parts[group] = np.vstack([parts[group], parts[group][k] + offset])
+    pos = np.vstack(parts)
+    groups = [0] * len(parts[0]) + [1] * len(parts[1])
+    symbols = ["C"] * len(parts[0]) + ["Au"] * len(parts[1])
+    ds = Dataset([Structure("lat", symbols, pos, groups=groups),
+                  Structure("ok", symbols, pos + np.where(np.arange(len(pos))[:, None] ==
+                                                          len(pos) - 1 if group else
+                                                          len(parts[0]) - 1, 5.0, 0.0),
+                            groups=groups)])
+    if duplicate:
+        with pytest.raises(DataError, match="lat.*the same atom written twice"):
+            compute_features(ds)
+    else:
+        compute_features(ds)
