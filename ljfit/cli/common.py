@@ -66,23 +66,51 @@ def _plan(dataset, args):
     )
 
 
-def _build_model(dataset, args, with_bounds=True, scope=None, fit_plan=None):
+def _feature_options(args, scope=None) -> dict:
+    """What :func:`ljfit.features.compute_features` needs of the options (and the force and
+    stress policy, for featurising in parallel parts)."""
+    from ..potentials import parse_potential
+
+    return {
+        "kind": "site" if (scope or args.scope or "per-pair") == "per-site" else "pair",
+        "potential": parse_potential(args.potential or "lj"),
+        "cutoff": args.cutoff,
+        "shift": bool(args.shift),
+        "forces_policy": getattr(args, "fit_forces", None),
+        "stress_policy": getattr(args, "fit_stress", None),
+        "force_key_explicit": bool(getattr(args, "force_key", None)),
+        "stress_key_explicit": bool(getattr(args, "stress_key", None)),
+    }
+
+
+def _build_model(dataset, args, with_bounds=True, scope=None, fit_plan=None, features=None):
     """The model the options describe (``scope`` overrides ``--scope``), with the force and
-    stress rows and reference energies of ``fit_plan`` (default: none of them)."""
+    stress rows and reference energies of ``fit_plan`` (default: none of them); from
+    ``features`` already computed (in parallel) when given."""
     from ..model import LJModel
 
-    model = LJModel(
-        dataset,
+    common = dict(
         scope=scope or args.scope or "per-pair",
         mixing=args.mixing or "lorentz-berthelot",
-        potential=args.potential or "lj",
-        cutoff=args.cutoff,
-        shift=bool(args.shift),
         offset=bool(args.offset),
-        forces=False if fit_plan is None else fit_plan.forces,
-        stress=False if fit_plan is None else fit_plan.stress,
         reference_energies=fit_plan is not None and fit_plan.fits_e0,
     )
+    if features is not None:
+        keep_f = fit_plan is not None and bool(fit_plan.forces.any())
+        keep_s = fit_plan is not None and bool(fit_plan.stress.any())
+        model = LJModel(features.without_forces(keep_f, keep_s), **common)
+        model.group_mode = dataset.group_mode
+        model.energy = "interaction" if dataset.interaction else "total"
+    else:
+        model = LJModel(
+            dataset,
+            potential=args.potential or "lj",
+            cutoff=args.cutoff,
+            shift=bool(args.shift),
+            forces=False if fit_plan is None else fit_plan.forces,
+            stress=False if fit_plan is None else fit_plan.stress,
+            **common,
+        )
     spec = model.spec
     if fit_plan is not None and fit_plan.e0:
         spec = spec.with_fixed({f"e0[{e}]": v for e, v in fit_plan.e0.items()})

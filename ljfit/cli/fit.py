@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from pathlib import Path
 
 from ..errors import FitError, LJFitError
@@ -10,6 +12,7 @@ from .common import (
     _build_model,
     _Captured,
     _default_out,
+    _feature_options,
     _input_paths,
     _plan,
     _read,
@@ -63,12 +66,23 @@ def cmd_fit(args) -> int:
     protect = _input_paths(args)
     notes = []
     with _Captured() as captured:
-        ds = _read(args.path, read_opts)
+        jobs = args.jobs or 1
+        scheduler = args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        features = None
+        if jobs > 1 or scheduler:
+            from .. import parallel
+
+            ds, features, messages = parallel.featurise(
+                args.path, read_opts, _feature_options(args), jobs=jobs, scheduler=scheduler)
+            for message in messages:  # the parts' warnings, once each
+                warnings.warn(message, UserWarning, stacklevel=1)
+        else:
+            ds = _read(args.path, read_opts)
         out = Path(args.out) if args.out else _default_out(ds)
         check_output_dir(out, bool(args.force), protect)  # fail before the work
         fit_plan = _plan(ds, args)
         notes.extend(fit_plan.notes)
-        model = _build_model(ds, args, fit_plan=fit_plan)
+        model = _build_model(ds, args, fit_plan=fit_plan, features=features)
         methods = methods_for(model, args.method or "all")
         if args.bootstrap and args.bootstrap_method and args.bootstrap_method not in methods:
             raise FitError(

@@ -354,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dual_annealing / differential_evolution iterations (default 300)")
     g.add_argument("--n-starts", type=_nonneg_int, metavar="N",
                    help="extra seeded random starts of least_squares (default 0)")
+    g = p.add_argument_group("scale-out (read and featurise in parallel parts)")
+    g.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="worker processes on this machine (default 1: serial)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a dask.distributed scheduler (tcp://host:8786) whose workers read "
+                        "and featurise; default: $DASK_SCHEDULER_ADDRESS when set")
     g = p.add_argument_group("uncertainty")
     g.add_argument("--bootstrap", type=_bootstrap_n, metavar="N",
                    help="bootstrap resamples (default 0: none); adds ci_low, ci_high")

@@ -39,8 +39,8 @@ from .accumulate import Accumulator
 from .geometry import check_pair_budget, estimate_pairs, pair_list
 from .slots import KINDS, SlotTable, slot_label
 
-__all__ = ["PairFeatures", "compute_features", "pair_list", "slot_label", "KINDS",
-           "DENSE_MAX_ATOMS"]
+__all__ = ["PairFeatures", "compute_features", "concatenate", "pair_list", "slot_label",
+           "KINDS", "DENSE_MAX_ATOMS"]
 
 #: Periodic cells (and clusters with a cutoff) with more atoms than this take the compiled
 #: neighbour list; smaller ones the batched all-images broadcasting (measured crossover,
@@ -224,6 +224,77 @@ class PairFeatures:
         )
 
 
+def concatenate(parts) -> "PairFeatures":
+    """The features of several sets of structures, one after another (parts featurised
+    apart, e.g. in parallel): rows stacked in order, slot columns aligned on the sorted union
+    of the parts' slots, elements likewise.
+
+    Raises
+    ------
+    FitError
+        Parts made with different kinds, potentials, cutoffs or shifts.
+    """
+    parts = list(parts)
+    if not parts:
+        raise FitError("no features to join")
+    first = parts[0]
+    for f in parts[1:]:
+        if (f.kind, f.potential, f.cutoff, f.shift) != (first.kind, first.potential,
+                                                        first.cutoff, first.shift):
+            raise FitError("features made with different kinds, potentials or cutoffs "
+                           "cannot be joined")
+    key = (lambda s: (s,)) if first.kind == "site" else (lambda s: s)
+    slots = tuple(sorted({s for f in parts for s in f.slots}, key=key))
+    col = {s: k for k, s in enumerate(slots)}
+    elements = tuple(sorted({e for f in parts for e in f.elements}))
+    ecol = {e: k for k, e in enumerate(elements)}
+    S = sum(f.n_structures for f in parts)
+    K = len(slots)
+
+    def stack(attr, rows_of):
+        if all(getattr(f, attr) is None for f in parts):
+            return None
+        total = sum(rows_of(f) for f in parts)
+        out = np.zeros((total, K), order="F")  # column-major, as compute_features gives
+        r = 0
+        for f in parts:
+            a, n = getattr(f, attr), rows_of(f)
+            if a is not None and n:
+                out[r:r + n, [col[s] for s in f.slots]] = a
+            r += n
+        return out
+
+    def n_struct(f):
+        return f.n_structures
+
+    composition = np.zeros((S, len(elements)), dtype=np.int64)
+    r = 0
+    for f in parts:
+        composition[r:r + f.n_structures, [ecol[e] for e in f.elements]] = f.composition
+        r += f.n_structures
+    site_elements = None
+    if first.kind == "site":
+        seen: dict = {}
+        for f in parts:
+            for s, els in zip(f.slots, f.site_elements or ()):
+                seen.setdefault(s, set()).update(els.split("/"))
+        site_elements = tuple("/".join(sorted(seen[s])) for s in slots)
+    distances = [f.max_distance for f in parts]
+    return PairFeatures(
+        kind=first.kind, slots=slots,
+        sn=stack("sn", n_struct), sm=stack("sm", n_struct), counts=stack("counts", n_struct),
+        potential=first.potential, cutoff=first.cutoff, shift=first.shift,
+        names=tuple(n for f in parts for n in f.names), site_elements=site_elements,
+        fn=stack("fn", lambda f: f.n_force_rows), fm=stack("fm", lambda f: f.n_force_rows),
+        force_rows=np.concatenate([f.force_rows for f in parts]),
+        vn=stack("vn", lambda f: f.n_stress_rows), vm=stack("vm", lambda f: f.n_stress_rows),
+        stress_rows=np.concatenate([f.stress_rows for f in parts]),
+        n_atoms=np.concatenate([f.n_atoms for f in parts]),
+        elements=elements, composition=composition,
+        max_distance=None if None in distances else max(distances),
+    )
+
+
 def _row_index(rows_per_structure, indices=None) -> np.ndarray:
     rows = np.asarray(rows_per_structure, dtype=np.int64)
     start = np.concatenate(([0], np.cumsum(rows)[:-1]))
@@ -307,6 +378,9 @@ def compute_features(
     if shift and cutoff is None:
         raise FitError("shift: a shifted potential needs a cutoff")
     S = len(dataset)
+    if any(s.positions is None for s in dataset):
+        raise FitError("these structures were featurised elsewhere (their positions were "
+                       "not kept); featurise the data set they came from")
     force_mask = _mask(forces, S, "forces")
     stress_mask = _mask(stress, S, "stress")
 

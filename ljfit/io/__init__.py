@@ -81,6 +81,8 @@ def read_dataset(
     require_energies: bool = True,
     force_key: str = "forces",
     stress_key: str = "stress",
+    part: tuple | None = None,
+    decisions: dict | None = None,
 ) -> Dataset:
     """Read structures and reference energies into a :class:`~ljfit.dataset.Dataset`.
 
@@ -126,6 +128,10 @@ def read_dataset(
     stress_key : str
         ASE layout: the reference stress is the calculator result or ``info`` entry of this
         name (3×3 or Voigt 6, ASE's sign), else ``info['virial']`` as −virial/volume.
+    part : (k, n), optional
+        Read only the k-th of n contiguous blocks of the structures (parallel reading, see
+        :mod:`ljfit.parallel`); ``decisions`` (a dict) then receives what the block saw of
+        the data-wide rules (names, tags).
 
     Returns
     -------
@@ -190,7 +196,8 @@ def read_dataset(
                 display,
             )
         structures = _read_seed_folder(
-            folder, display, n_substrate, csv_energies, csv_name, factor, require_energies
+            folder, display, n_substrate, csv_energies, csv_name, factor, require_energies,
+            part=part,
         )
         group_mode = "seed"
     else:
@@ -215,6 +222,8 @@ def read_dataset(
             force_key=force_key,
             stress_key=stress_key,
             csv_weights=csv_weights,
+            part=part,
+            decisions=decisions,
         )
     if csv_weights is not None and layout == "seed":
         structures = [s.with_weight(csv_weights.get(s.name, s.weight)) for s in structures]
@@ -272,7 +281,7 @@ def _read_several(paths: list, options: dict) -> Dataset:
     return Dataset(structures, path=shown, layout=layouts.pop() if len(layouts) == 1 else
                    "mixed", energy_unit=parts[0].energy_unit,
                    group_mode=modes.pop() if len(modes) == 1 else "mixed",
-                   name=_several_name(parts))
+                   name=_several_name([d.name for d in parts]))
 
 
 def _path_labels(paths) -> list:
@@ -288,10 +297,11 @@ def _path_labels(paths) -> list:
     return stems if len(set(stems)) == len(stems) else [r.replace(os.sep, "/") for r in rel]
 
 
-def _several_name(parts) -> str:
+def _several_name(names) -> str:
+    """The common part of the datasets' names, or the first."""
     import os
 
-    names = [d.name for d in parts]
+    names = list(names)
     common = os.path.commonprefix(names).rstrip("_-. ")
     return common or names[0]
 

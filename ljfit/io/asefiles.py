@@ -406,16 +406,28 @@ def read_ase_files(
     force_key: str = "forces",
     stress_key: str = "stress",
     csv_weights: dict | None = None,
+    part: tuple | None = None,
+    decisions: dict | None = None,
 ) -> tuple[list[Structure], str]:
     """Structures of every selected frame of ``files``, and the group mode applied.
 
     ``named_by_file``: errors name each file by its path (folder, pattern) rather than
     by ``display`` (the path the user gave for a single file). Structures are named by
     ``info['name']`` when every frame has a distinct one, else ``file`` / ``file[k]``.
+
+    ``part=(k, n)``: only the k-th of n contiguous blocks (of the files when there are at
+    least n, else of the frames). The naming and the ``auto`` group rule look at every
+    frame; a part sees only its own, so it records what it saw in ``decisions``
+    (``default_names``, ``info_names``, ``any_tags``) for the caller to decide for all.
     """
+    from .seed import _block
+
     labels = _file_labels(files)
+    pairs = list(zip(files, labels))
+    if part is not None and len(files) >= part[1]:
+        pairs = pairs[_block(len(files), *part)]
     picked = []  # (frame, name, aliases for the CSV, "file[k]", file)
-    for f, label in zip(files, labels):
+    for f, label in pairs:
         fdisplay = str(f) if named_by_file else display
         frames = read_frames(f, fdisplay)
         multi = len(frames) > 1
@@ -425,7 +437,14 @@ def read_ase_files(
             aliases = [name, f"{f.name}{suffix}", f"{label}[{k}]", f"{f.name}[{k}]"]
             picked.append((frames[k], name, aliases, f"{fdisplay}[{k}]", fdisplay))
 
+    if part is not None and len(files) < part[1]:
+        picked = picked[_block(len(picked), *part)]
     info_names = [fr.info.get("name") for fr, *_ in picked]
+    if decisions is not None:
+        decisions["default_names"] = [nm for _, nm, *_ in picked]
+        decisions["info_names"] = [str(n).strip() if isinstance(n, str) and n.strip()
+                                   else None for n in info_names]
+        decisions["any_tags"] = any(np.any(fr.tags() != 0) for fr, *_ in picked)
     if all(isinstance(n, str) and n.strip() for n in info_names) and \
             len(set(info_names)) == len(info_names):
         picked = [(fr, str(nm).strip(), [str(nm).strip(), *aliases], where, fd)

@@ -132,8 +132,10 @@ def _read_seed_folder(
     csv_name: str,
     factor: float,
     require_energies: bool,
+    part: tuple | None = None,
 ) -> list[Structure]:
-    """Every p_N pair of a folder, in numeric order (gaps warned, unpaired files rejected)."""
+    """Every p_N pair of a folder, in numeric order (gaps warned, unpaired files rejected);
+    with ``part=(k, n)`` only the k-th of n contiguous blocks of them."""
     subs: dict[int, str] = {}
     exts: dict[int, str] = {}
     with os.scandir(folder) as it:
@@ -179,6 +181,8 @@ def _read_seed_folder(
             stacklevel=3,
         )
 
+    if part is not None:
+        numbers = numbers[_block(len(numbers), *part)]
     structures = _bulk_structures(folder, display, numbers, subs, exts, n_substrate,
                                   csv_energies, csv_name, factor, require_energies)
     if structures is None:  # something is off: read file by file for the exact message
@@ -188,6 +192,12 @@ def _read_seed_folder(
             for n in numbers
         ]
     return structures
+
+
+def _block(n: int, k: int, parts: int) -> slice:
+    """The k-th of ``parts`` contiguous blocks of n items (sizes differ by at most one)."""
+    edges = np.linspace(0, n, parts + 1).round().astype(int)
+    return slice(int(edges[k]), int(edges[k + 1]))
 
 
 def _seed_order(name: str):

@@ -1,0 +1,135 @@
+"""Reading and featurising in parallel parts: local processes (--jobs) and a real
+dask.distributed cluster (--scheduler) give the serial results to 1e-12."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.lj import LennardJones
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+import ljfit
+from ljfit import parallel
+from ljfit.cli import main
+from ljfit.features import compute_features, concatenate
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "example"
+
+READ = dict(layout="auto", n_substrate=None, groups="auto", energy_key="energy",
+            energy_unit="eV", energies_csv=None, force_key="forces", stress_key="stress")
+
+
+def _argon_file(path, n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(n):
+        a = bulk("Ar", "fcc", a=5.26, cubic=True).repeat((1, 1, 2))
+        a.rattle(0.1, seed=int(rng.integers(1 << 30)))
+        a.calc = LennardJones(epsilon=0.0104, sigma=3.4, rc=6.0)
+        e, f, s = a.get_potential_energy(), a.get_forces(), a.get_stress()
+        a.calc = SinglePointCalculator(a, energy=e, forces=f, stress=s)
+        frames.append(a)
+    write(path, frames, format="extxyz")
+    return path
+
+
+def _same_features(a, b, rtol=1e-12):
+    assert a.slots == b.slots and a.names == b.names
+    for attr in ("sn", "sm", "counts", "fn", "fm", "vn", "vm"):
+        x, y = getattr(a, attr), getattr(b, attr)
+        assert (x is None) == (y is None), attr
+        if x is not None:
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=0, err_msg=attr)
+
+
+@pytest.mark.parametrize("pieces", [pytest.param([13, 27], id="3-parts"),
+                                    pytest.param([1], id="2-parts-of-1-and-39")])
+def test_concatenated_features_equal_the_whole(pieces):
+    ds = ljfit.read_dataset(EXAMPLE)
+    edges = [0, *pieces, len(ds)]
+    parts = [compute_features(ds[a:b], kind="site") for a, b in zip(edges, edges[1:])]
+    _same_features(concatenate(parts), compute_features(ds, kind="site"))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_parts_of_a_seed_folder_and_of_one_file(tmp_path, jobs):
+    fo = dict(kind="pair", potential=ljfit.LJ, cutoff=None, shift=False)
+    ds, f, _ = parallel.featurise([str(EXAMPLE)], READ, fo, jobs=jobs)
+    serial = ljfit.read_dataset(EXAMPLE)
+    assert ds.names == serial.names and ds.name == serial.name
+    np.testing.assert_array_equal(ds.energies, serial.energies)
+    _same_features(f, compute_features(serial))
+    path = _argon_file(tmp_path / "ar.extxyz")
+    fo = dict(kind="pair", potential=ljfit.LJ, cutoff=6.0, shift=True)
+    ds, f, _ = parallel.featurise([str(path)], dict(READ, groups="all"), fo, jobs=jobs)
+    serial = ljfit.read_dataset(path, groups="all")
+    assert ds.names == serial.names
+    _same_features(f, compute_features(serial, cutoff=6.0, shift=True, forces=True,
+                                       stress=True))
+    # the parts keep positions of their first structure only
+    assert ds[0].positions is not None
+    assert any(s.positions is None for s in ds)
+
+
+def _fit_outputs(folder):
+    params = json.loads((folder / "params.json").read_text())["parameters"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return params, metrics
+
+
+def _compare(a, b):
+    pa, ma = _fit_outputs(a)
+    pb, mb = _fit_outputs(b)
+    assert pa.keys() == pb.keys()
+    for k in pa:
+        assert pa[k] == pytest.approx(pb[k], rel=1e-12, abs=1e-15), k
+    for m in ma["methods"]:
+        for key in ("cost", "energy_rmse", "force_rmse", "stress_rmse"):
+            x, y = ma["methods"][m][key], mb["methods"][m][key]
+            assert (x is None and y is None) or x == pytest.approx(y, rel=1e-10), (m, key)
+    pred_a = (a / "predictions.csv").read_text().splitlines()
+    pred_b = (b / "predictions.csv").read_text().splitlines()
+    assert pred_a[0] == pred_b[0] and len(pred_a) == len(pred_b)
+
+
+def test_cli_jobs_2_equals_serial(tmp_path):
+    path = _argon_file(tmp_path / "ar.extxyz")
+    base = ["fit", str(path), "--cutoff", "6", "--shift", "--method", "linear,least_squares",
+            "--no-plots", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "serial")]) == 0
+    assert main([*base, "--out", str(tmp_path / "jobs"), "--jobs", "2"]) == 0
+    _compare(tmp_path / "serial", tmp_path / "jobs")
+    assert (tmp_path / "jobs" / "predictions_forces.csv").read_text() == \
+        (tmp_path / "serial" / "predictions_forces.csv").read_text()
+
+
+def test_cli_on_a_real_dask_cluster_equals_serial(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")  # in the test extra: never skips there
+    base = ["fit", str(EXAMPLE), "--method", "linear,least_squares", "--no-plots", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "serial")]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, host="127.0.0.1") as cluster:
+        with distributed.Client(cluster) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+            code = main([*base, "--out", str(tmp_path / "dask"), "--scheduler",
+                         cluster.scheduler_address])
+            # the tasks ran in both worker processes: each has imported ljfit.parallel,
+            # which a fresh worker only does to run featurise_part
+            imported = client.run(lambda: __import__("sys").modules.get("ljfit.parallel")
+                                  is not None)
+    assert code == 0
+    assert len(imported) == 2 and all(imported.values()), imported
+    _compare(tmp_path / "serial", tmp_path / "dask")
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", "1s")
+    code = main(["fit", str(EXAMPLE), "--out", str(tmp_path / "o"), "--scheduler",
+                 "tcp://127.0.0.1:9", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "scheduler" in err[0], err
