@@ -60,6 +60,14 @@ class FitResult:
     warnings : list of str
     extra : dict
         Method-specific details (linear coefficients, number of starts, …).
+    lower_bound : float
+        A certified lower bound of the cost of *any* parameters inside the bounds, eV²
+        (``nan`` when none is known: nonlinear scopes, ridge fits).
+    gap : float
+        (cost − lower_bound)/cost: how far this result can at most be from the global
+        optimum under the bounds (relative; ``nan`` without a bound).
+    certified : bool
+        ``gap <= 1e-9``: this result is the certified global optimum under the bounds.
     """
 
     method: str
@@ -87,6 +95,9 @@ class FitResult:
     underdetermined: bool = False
     warnings: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    lower_bound: float = float("nan")
+    gap: float = float("nan")
+    certified: bool = False
 
     @property
     def determined(self) -> bool:
@@ -110,7 +121,20 @@ class FitResult:
             "wall_time_s": float(self.wall_time),
             "success": bool(self.success),
             "message": str(self.message),
+            "lower_bound": _finite_or_none(self.lower_bound),
+            "gap": _finite_or_none(self.gap),
+            "certified": bool(self.certified),
         }
+
+    def certificate_text(self) -> str:
+        """One line on global optimality: certified, the gap to the bound, or nothing
+        (``""``) when no bound is known."""
+        if self.certified:
+            return "certified global optimum under the bounds"
+        if np.isfinite(self.gap):
+            return (f"not certified: within {self.gap:.3g} (relative) of the lower bound "
+                    f"{self.lower_bound:.8g} eV²")
+        return ""
 
     def __repr__(self):
         vals = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
@@ -128,6 +152,9 @@ class FitResult:
             f"  cost {self.cost:.6g} eV², RMSE {self.rmse:.6g} eV, MAE {self.mae:.6g} eV, "
             f"R² {self.r2:.6f}, nfev {self.nfev}, {self.wall_time:.3g} s",
         ]
+        cert = self.certificate_text()
+        if cert:
+            lines.append(f"  {cert}")
         for name, value in self.params.items():
             se = self.stderr.get(name, np.nan)
             unit = "Å" if name.startswith("sigma") else "eV"
@@ -135,6 +162,11 @@ class FitResult:
             lines.append(f"  {name:<20s} {value:.8g}{se_txt} {unit}")
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def _finite_or_none(v):
+    v = float(v)
+    return v if np.isfinite(v) else None
 
 
 def _scaled_svd(jw):
