@@ -152,6 +152,9 @@ class BoundedSolution:
         ``gap <= GAP_TOL``.
     relaxed_bound : float
         Lower bound of the root relaxation (before any branching), eV².
+    root_status : str
+        Clarabel's status at the root (``"Solved"`` when the scaling works; attempts with
+        looser settings follow a first one that is not, separated by ``/``).
     nodes : int
         Cone programs solved.
     branched : list of str
@@ -172,6 +175,7 @@ class BoundedSolution:
     gap: float
     certified: bool
     relaxed_bound: float = float("nan")
+    root_status: str = ""
     nodes: int = 0
     branched: list = field(default_factory=list)
     status: str = ""
@@ -664,6 +668,7 @@ class ConeProgram:
             """(bound, relaxed point, candidate cost, branching scores) of a node."""
             lb, xhat, status = self.relax(node)
             statuses[status] = statuses.get(status, 0) + 1
+            statuses.setdefault("root", status)
             if xhat is None:
                 return lb, None, np.inf, None
             x, score = self._project(xhat, node)
@@ -742,6 +747,7 @@ class ConeProgram:
         if gap > gap_tol and status == "certified":
             status = "bound not closed (solver accuracy)"
         _, c = self.evaluate(best["eps"], best["sig"])
+        root_status = statuses.pop("root")
         return BoundedSolution(
             coefficients=c,
             epsilon=best["eps"].copy(),
@@ -751,6 +757,7 @@ class ConeProgram:
             gap=float(gap),
             certified=bool(gap <= gap_tol),
             relaxed_bound=float(max(lb0, 0.0)) if np.isfinite(lb0) else float("-inf"),
+            root_status=root_status,
             nodes=n_nodes,
             branched=sorted(branched),
             status=status,

@@ -171,7 +171,8 @@ class LinearSystem:
         self.T = T if fixed.any() else None
         self.unbounded_reduced = self.unbounded[keep]
 
-    def _rows(self, rows):
+    def rows_matrix(self, rows=None):
+        """(A, b): the weighted rows (all, or ``rows``) and the ridge rows, if any."""
         A, b = (self.Xw, self.yw) if rows is None else (self.Xw[rows], self.yw[rows])
         if self.ridge is not None:
             A, b = np.vstack([A, self.ridge[0]]), np.concatenate([b, self.ridge[1]])
@@ -185,7 +186,7 @@ class LinearSystem:
 
     def solve_nnls(self, rows=None) -> np.ndarray:
         """NNLS coefficients, shape (n_columns,): ε, σ ≥ 0 only (no other bounds)."""
-        A, b = self._rows(rows)
+        A, b = self.rows_matrix(rows)
         if self.T is None:
             return scaled_nnls(A, b, self.unbounded)
         return self.T @ scaled_nnls(A @ self.T, b, self.unbounded_reduced)
@@ -258,7 +259,7 @@ class LinearSystem:
         """
         from .conic import ConeProgram, SlotBounds
 
-        A, b = self._rows(rows)
+        A, b = self.rows_matrix(rows)
         keep = ~self.empty_slots(A)
         drop = np.zeros(len(self.columns), dtype=bool)
         drop[self.cn_columns[~keep]] = True
@@ -299,7 +300,7 @@ class LinearSystem:
         the bounds: NNLS when its solution is inside them (or at a limit of them), else the
         cone program."""
         c = self.solve_nnls(rows)
-        if self.classify(c, self.empty_slots(self._rows(rows)[0])) != "outside":
+        if self.classify(c, self.empty_slots(self.rows_matrix(rows)[0])) != "outside":
             return c
         return self.solve_bounded(rows).coefficients
 
@@ -376,7 +377,7 @@ def fit_linear(problem: Problem, **_ignored) -> FitResult:
     t0 = time.perf_counter()
     system = LinearSystem(problem)
     c = system.solve_nnls()
-    empty = system.empty_slots(system._rows(None)[0])
+    empty = system.empty_slots(system.rows_matrix(None)[0])
     if system.classify(c, empty) != "outside":
         return _nnls_result(problem, system, c, t0)
     return _bounded_result(problem, system, c, empty, t0)
@@ -384,7 +385,7 @@ def fit_linear(problem: Problem, **_ignored) -> FitResult:
 
 def _boundary_warnings(system, c, slots) -> tuple:
     """(names of zero coefficients, warnings) for the slots whose C_n or C_m is not > 0."""
-    columns, labels = system.columns, system.labels
+    columns = system.columns
     fixed = np.isfinite(system.sig_fixed)
     zero, warnings = [], []
     for s in slots:
@@ -510,6 +511,7 @@ def _bounded_result(problem, system, c_nnls, empty, t0) -> FitResult:
                 "lower_bound": sol.lower_bound,
                 "gap": sol.gap,
                 "relaxed_bound": sol.relaxed_bound,
+                "root_status": sol.root_status,
                 "nodes": sol.nodes,
                 "branched": list(sol.branched),
                 "status": sol.status,

@@ -100,7 +100,7 @@ def _certified_linear(system):
     """(free parameters, cost eV², certified lower bound eV², whether the bounds were
     active) of a linear system's bounded optimum."""
     c = system.solve_nnls()
-    A, b = system._rows(None)
+    A, b = system.rows_matrix(None)
     if system.classify(c, system.empty_slots(A)) != "outside":
         r = A @ c - b
         cost = 0.5 * float(r @ r)
