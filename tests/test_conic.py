@@ -333,3 +333,32 @@ def test_per_element_fit_reports_per_pair_lower_bound(s22x5):
         # element bounds imply the same pair bounds)
         lin = ljfit.fit(model0, ds, "linear")
         assert bound == pytest.approx(lin.lower_bound, rel=1e-8)
+
+
+def test_certificate_in_console_report_and_metrics(s22x5):
+    from ljfit.report import FitRun, markdown_report, summary_text
+    from ljfit.report.tables import metrics_document
+
+    model, ds = s22x5
+    results = {m: ljfit.fit(model, ds, m) for m in ("linear", "least_squares")}
+    results["basinhopping"] = ljfit.fit(model, ds, "basinhopping", x0=model.spec.x0, niter=1,
+                                        progress=False)
+    results["basinhopping"].certified = False  # as if it had not reached the optimum
+    results["basinhopping"].gap = 0.0123
+    run = FitRun(ds, model, results)
+    text = summary_text(run)
+    assert "certified global optimum under the bounds: linear, least_squares" in text
+    assert "not certified: basinhopping within 0.0123 (relative) of the lower bound" in text
+    assert "certified global optimum under the bounds: linear" in markdown_report(run)
+    doc = metrics_document(run)["methods"]
+    assert doc["linear"]["certified"] is True and doc["linear"]["gap"] <= GAP_TOL
+    assert doc["linear"]["lower_bound"] <= doc["linear"]["cost"]
+    assert doc["linear"]["cone"]["root_status"] == "Solved"
+
+    elem = ljfit.LJModel(model.features, scope="per-element")
+    run = FitRun(ds, elem, {"least_squares": ljfit.fit(elem, ds, "least_squares")})
+    text = summary_text(run)
+    assert "the mixing rule costs" in text and "certified per-pair optimum 0.22956516" in text
+    doc = metrics_document(run)["methods"]["least_squares"]
+    assert doc["per_pair_lower_bound"] == pytest.approx(0.2295651599, rel=1e-9)
+    assert doc["lower_bound"] is None and doc["certified"] is False
