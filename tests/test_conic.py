@@ -335,6 +335,19 @@ def test_per_element_fit_reports_per_pair_lower_bound(s22x5):
         assert bound == pytest.approx(lin.lower_bound, rel=1e-8)
 
 
+def test_profile_of_bounded_linear_fit_honours_the_bounds():
+    """The profile of a bounded linear fit re-optimises under the same bounds: no grid
+    point is below the certified optimum, and the fitted value is the profile's minimum."""
+    from ljfit.uncertainty import profile
+
+    model, ds = adsorbate_case("one")  # σ[Au-C] <= 3.0 active
+    lin = ljfit.fit(model, ds, "linear")
+    assert lin.extra["bounds_active"]
+    prof = profile(model, ds, lin, "sigma[Au-O]", n_points=9)
+    assert np.all(prof.cost >= lin.cost * (1 - 1e-9)), (prof.cost.min(), lin.cost)
+    assert prof.best_value == pytest.approx(lin.params["sigma[Au-O]"], rel=1e-9)
+
+
 def test_certificate_in_console_report_and_metrics(s22x5):
     from ljfit.report import FitRun, markdown_report, summary_text
     from ljfit.report.tables import metrics_document
