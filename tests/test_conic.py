@@ -375,3 +375,12 @@ def test_certificate_in_console_report_and_metrics(s22x5):
     doc = metrics_document(run)["methods"]["least_squares"]
     assert doc["per_pair_lower_bound"] == pytest.approx(0.2295651599, rel=1e-9)
     assert doc["lower_bound"] is None and doc["certified"] is False
+
+
+def test_same_data_same_numbers():
+    """No randomness and no time budget: the bounded fit repeats bit for bit."""
+    model, ds = adsorbate_case("eps_lo")
+    a = ljfit.fit(model, ds, "linear")
+    b = ljfit.fit(model, ds, "linear")
+    assert np.array_equal(a.x, b.x) and a.cost == b.cost and a.lower_bound == b.lower_bound
+    assert a.extra["cone"]["nodes"] == b.extra["cone"]["nodes"]

@@ -79,10 +79,9 @@ __all__ = ["SlotBounds", "BoundedSolution", "ConeProgram", "GAP_TOL"]
 
 #: Relative gap (cost − lower bound)/cost at or below which the optimum is certified.
 GAP_TOL = 1e-9
-#: Default node budget of the ε_lo branch and bound.
+#: Default node budget of the ε_lo branch and bound (a node costs a few ms). There is no
+#: default time budget: a result must not depend on the machine's speed.
 MAX_NODES = 2000
-#: Default time budget (s) of the branch and bound.
-TIME_LIMIT = 20.0
 
 
 #: Clarabel settings of the first attempt at a node, then of the retries when the first
@@ -272,9 +271,6 @@ class ConeProgram:
                 kind.append("b")
                 slot.append(k)
         As = np.column_stack(cols) if cols else np.zeros((self.n_rows, 0))
-        self.As_raw = As
-        self.var_kind = np.array(kind)
-        self.var_slot = np.array(slot, dtype=int)
         self.ia = np.full(self.K, -1)
         self.ib = np.full(self.K, -1)
         for j, (kd, k) in enumerate(zip(kind, slot)):
@@ -323,15 +319,6 @@ class ConeProgram:
     # ----------------------------------------------------------------------------------
     # exact evaluation, mapping, local polish
     # ----------------------------------------------------------------------------------
-    def slot_coefficients(self, eps, sig):
-        """Slot variables (a, b per free slot; b per fixed slot) from (ε, σ)."""
-        cn, cm = self.pot.coefficients(eps, sig)
-        v = np.empty(self.d)
-        free = ~self.fixed
-        v[self.ia[free]] = cn[free]
-        v[self.ib] = cm
-        return v
-
     def evaluate(self, eps, sig):
         """(cost eV², full coefficient vector) at (ε, σ) with the free unknowns optimal."""
         sig = np.where(self.fixed, self.bounds.sig_fixed, sig)
@@ -419,7 +406,7 @@ class ConeProgram:
     # ----------------------------------------------------------------------------------
     # node relaxation
     # ----------------------------------------------------------------------------------
-    def _rows(self, node: _Node):
+    def _node_rows(self, node: _Node):
         """Constraints of a node in the scaled variables x̂: linear rows ``G x̂ <= h`` and
         cone blocks ``(−G_c x̂ + h_c) ∈ cone``; also the box of x̂ (for the dual bound)."""
         bnd = self.bounds
@@ -528,7 +515,7 @@ class ConeProgram:
         import clarabel
         from scipy import sparse
 
-        G, h, cones, lo, hi = self._rows(node)
+        G, h, cones, lo, hi = self._node_rows(node)
         d = self.d
         k_r = self.R.shape[0]
         blocks_G, blocks_h, kinds = [G], [h], []
@@ -645,7 +632,7 @@ class ConeProgram:
         return x, score
 
     def solve(self, gap_tol: float = GAP_TOL, max_nodes: int = MAX_NODES,
-              time_limit: float = TIME_LIMIT) -> BoundedSolution:
+              time_limit: float | None = None) -> BoundedSolution:
         """Branch and bound to a certified optimum, or to the budget (see the module
         docstring); never raises on a solver failure (the bound is then ``-inf``).
 
@@ -719,7 +706,7 @@ class ConeProgram:
             if n_nodes >= max_nodes:
                 status = f"node budget ({max_nodes}) reached"
                 break
-            if time.perf_counter() - t0 > time_limit:
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
                 status = f"time budget ({time_limit:g} s) reached"
                 break
             lb, _, node, xhat, score = heapq.heappop(heap)
