@@ -164,6 +164,9 @@ class BoundedSolution:
         Clarabel's status of every node (counts by status).
     wall_time : float
         s.
+    floor : float
+        Smallest cost the relative gap is measured against: 1e-15 × ½‖y‖² (eV²), so that
+        an exact fit (cost ~ 0) can still be certified.
     """
 
     coefficients: np.ndarray
@@ -180,6 +183,7 @@ class BoundedSolution:
     status: str = ""
     solver_status: dict = field(default_factory=dict)
     wall_time: float = 0.0
+    floor: float = 0.0
 
 
 def relative_gap(cost: float, lower_bound: float, floor: float = 0.0) -> float:
@@ -290,25 +294,38 @@ class ConeProgram:
         Mn = M / self.norms
         d = Mn.shape[1]
         self.d = d
-        # the NNLS optimum (ε, σ ≥ 0 only) is a lower bound of the bounded optimum: it sets
-        # the scale of the targets and the point the solver's variables are measured from
+        self.Q, self.R = np.linalg.qr(Mn, mode="reduced")
+        self.yp = yp
+        self.floor = 1e-15 * 0.5 * float(y @ y)
+        # a feasible start: the NNLS optimum (ε, σ ≥ 0 only) clipped into the bounds and
+        # polished; its cost sets the scale (the solver then sees an O(1) objective however
+        # well or badly the bounded model fits) and the point the variables are measured from
         from scipy.optimize import nnls
 
-        x_nnls, _ = nnls(Mn, yp, maxiter=50 * max(d, 1)) if d else (np.zeros(0), 0.0)
-        r_nnls = Mn @ x_nnls - yp
-        cost_nnls = 0.5 * float(r_nnls @ r_nnls)
-        scale2 = max(2.0 * cost_nnls, 1e-12 * float(yp @ yp), np.finfo(float).tiny)
+        x_nnls = nnls(Mn, yp, maxiter=50 * max(d, 1))[0] if d else np.zeros(0)
+        eps, sig = self._parameters_of(x_nnls / self.norms, self.bounds.sig_lo,
+                                       self.bounds.sig_hi)
+        self.start = self.polish(eps, sig, snap=False)
+        cost0 = self.evaluate(*self.start)[0]
+        scale2 = max(2.0 * cost0, 1e-12 * float(yp @ yp), np.finfo(float).tiny)
         self.ys = float(np.sqrt(scale2))
-        self.nnls_cost = cost_nnls
-        self.x0 = x_nnls / self.ys  # scaled variables: x̂ = c·norm/ys
         self.unit = self.ys / self.norms  # coefficient per unit of scaled variable
-        Q, R = np.linalg.qr(Mn, mode="reduced")
-        g = Q.T @ (yp / self.ys)
-        rest = yp / self.ys - Q @ g
-        self.R, self.g = R, g
+        g = self.Q.T @ (yp / self.ys)
+        rest = yp / self.ys - self.Q @ g
+        self.g = g
         self.c0 = 0.5 * float(rest @ rest)  # part of the cost no slot variable can explain
-        self.g0 = g - R @ self.x0  # objective ½‖R δ − g0‖² + c0 with x̂ = x0 + δ
-        self.floor = 1e-15 * 0.5 * float(y @ y)
+        self.x0 = self._slot_values(*self.start) / self.unit  # scaled: x̂ = c·norm/ys
+        self.g0 = g - self.R @ self.x0  # objective ½‖R δ − g0‖² + c0 with x̂ = x0 + δ
+
+    def _slot_values(self, eps, sig):
+        """Slot variables (a, b per free-σ slot; b per fixed-σ slot) of (ε, σ)."""
+        sig = np.where(self.fixed, self.bounds.sig_fixed, sig)
+        cn, cm = self.pot.coefficients(eps, sig)
+        v = np.empty(self.d)
+        free = ~self.fixed
+        v[self.ia[free]] = cn[free]
+        v[self.ib] = cm
+        return v
 
     def _perp(self, v):
         """Remove the component in the span of the free columns."""
@@ -336,8 +353,12 @@ class ConeProgram:
     def to_parameters(self, xhat, s1, s2):
         """(ε, σ) of scaled slot variables, clipped into the bounds and the node's σ
         intervals (a slot at a = b = 0 gets ε_lo and the interval's log-midpoint)."""
+        return self._parameters_of(np.maximum(xhat, 0.0) * self.unit, s1, s2)
+
+    def _parameters_of(self, v, s1, s2):
+        """(ε, σ) of slot variables (a, b), clipped as :meth:`to_parameters` says."""
         b = self.bounds
-        v = np.maximum(xhat, 0.0) * self.unit
+        v = np.maximum(v, 0.0)
         eps = np.empty(self.K)
         sig = np.empty(self.K)
         for k in range(self.K):
@@ -360,48 +381,76 @@ class ConeProgram:
         sig = np.where(self.fixed, sig, np.clip(sig, b.sig_lo, b.sig_hi))
         return eps, sig
 
-    def polish(self, eps, sig):
+    def polish(self, eps, sig, snap: bool = True):
         """Bounded local least squares in (ε, σ) from a feasible point (free unknowns
-        projected out): (ε, σ) of a local optimum inside the bounds."""
+        projected out), then (``snap``) an active-set step: values that ended within 1e-4
+        (relative to the bound's range) of a bound are put on it and the others re-fitted
+        (trf only creeps toward a bound). (ε, σ) of the better end point, inside the
+        bounds."""
         from scipy.optimize import least_squares
 
         b = self.bounds
-        free = ~self.fixed
-        kf = np.flatnonzero(free)
+        kf = np.flatnonzero(~self.fixed)
         n_eps = self.K
         lo = np.concatenate([b.eps_lo, b.sig_lo[kf]])
         hi = np.concatenate([b.eps_hi, b.sig_hi[kf]])
-        x0 = np.clip(np.concatenate([eps, sig[kf]]), lo, hi)
         Ap = self._perp(self.A)
         yp = self._perp(self.y)
+        An, Am = Ap[:, self.cn], Ap[:, self.cm]
 
         def unpack(x):
-            e = x[:n_eps]
             s = self.bounds.sig_fixed.copy()
             s[kf] = x[n_eps:]
-            return e, s
+            return x[:n_eps], s
 
         def residuals(x):
             e, s = unpack(x)
             cn, cm = self.pot.coefficients(e, s)
-            return Ap[:, self.cn] @ cn + Ap[:, self.cm] @ cm - yp
+            return An @ cn + Am @ cm - yp
 
         def jac(x):
             e, s = unpack(x)
             dcn_de, dcn_ds, dcm_de, dcm_ds = self.pot.coefficient_derivatives(e, s)
-            An, Am = Ap[:, self.cn], Ap[:, self.cm]
-            j_eps = An * dcn_de + Am * dcm_de
-            j_sig = (An * dcn_ds + Am * dcm_ds)[:, kf]
-            return np.hstack([j_eps, j_sig])
+            return np.hstack([An * dcn_de + Am * dcm_de, (An * dcn_ds + Am * dcm_ds)[:, kf]])
 
-        try:
-            sol = least_squares(residuals, x0, jac=jac, bounds=(lo, hi), method="trf",
-                                x_scale="jac", xtol=1e-15, ftol=1e-15, gtol=1e-15,
-                                max_nfev=200)
-        except (ValueError, np.linalg.LinAlgError):
-            return eps, sig
-        e, s = unpack(np.clip(sol.x, lo, hi))
-        return e, s
+        def run(x0, free):
+            """least_squares over the ``free`` entries of x, the others held."""
+            if not free.any():
+                return x0
+            def res(xf):
+                x = x0.copy()
+                x[free] = xf
+                return residuals(x)
+
+            def jf(xf):
+                x = x0.copy()
+                x[free] = xf
+                return jac(x)[:, free]
+
+            try:
+                sol = least_squares(res, x0[free], jac=jf, bounds=(lo[free], hi[free]),
+                                    method="trf", x_scale="jac", xtol=1e-15, ftol=1e-15,
+                                    gtol=1e-15, max_nfev=100)
+            except (ValueError, np.linalg.LinAlgError):
+                return x0
+            x = x0.copy()
+            x[free] = np.clip(sol.x, lo[free], hi[free])
+            return x
+
+        def cost(x):
+            r = residuals(x)
+            return float(r @ r)
+
+        x = run(np.clip(np.concatenate([eps, sig[kf]]), lo, hi), np.ones(len(lo), bool))
+        width = np.where(np.isfinite(hi - lo), hi - lo, np.maximum(np.abs(x), 1.0))
+        near_lo, near_hi = x - lo <= 1e-4 * width, hi - x <= 1e-4 * width
+        if snap and (near_lo.any() or near_hi.any()):
+            snapped = np.where(near_lo, lo, np.where(near_hi, hi, x))
+            x2 = run(snapped, ~(near_lo | near_hi))
+            x2 = run(x2, np.ones(len(lo), bool))  # let a bound go again if the data want
+            if cost(x2) < cost(x):
+                x = x2
+        return unpack(x)
 
     # ----------------------------------------------------------------------------------
     # node relaxation
@@ -510,8 +559,10 @@ class ConeProgram:
         hc = np.array([0.0, kh, 0.0])
         return Gc, hc, "pow"
 
-    def relax(self, node: _Node):
-        """Solve a node's relaxation: (lower bound eV², x̂, solver status)."""
+    def relax(self, node: _Node, points=()):
+        """Solve a node's relaxation: (lower bound eV², x̂, solver status). The bound is the
+        best of the dual bound and the residual bounds at the solver's point and at the
+        scaled ``points`` given (feasible points found so far)."""
         import clarabel
         from scipy import sparse
 
@@ -550,13 +601,61 @@ class ConeProgram:
             v = np.asarray(sol.x, dtype=float)
             z = np.asarray(sol.z, dtype=float)[k_r:]
             if v.size == nv and np.all(np.isfinite(v)) and np.all(np.isfinite(z)):
-                lb = self._dual_bound(z, Gall, hshift, len(h), kinds, lo - self.x0,
-                                      hi - self.x0)
+                lb = max(self._dual_bound(z, Gall, hshift, len(h), kinds, lo - self.x0,
+                                          hi - self.x0),
+                         self._residual_bound(self.x0 + v[:d], node))
                 if best_x is None or lb > best_lb:
                     best_lb, best_x = lb, self.x0 + v[:d]
             if status == "Solved":
                 break
+        for x in points:
+            best_lb = max(best_lb, self._residual_bound(x, node))
         return best_lb, best_x, "/".join(statuses)
+
+    def _residual_bound(self, xhat, node: _Node) -> float:
+        r"""Lagrangian bound (eV²) of the node's *true* feasible set from the residual
+        :math:`u = R\hat x - g` of a point (any u gives a valid bound; the solver's point
+        makes it tight):
+
+        .. math:: f \ge c_0 - u^\top g - \tfrac12\|u\|^2
+                  + \sum_k \min_{\varepsilon, \sigma} C\varepsilon
+                  \left(c_{a,k}\sigma^n + c_{b,k}\sigma^m\right),
+                  \qquad c = R^\top u / \text{unit},
+
+        the minimum over ε ∈ [ε_lo, ε_hi] and σ in the node's interval taken in closed form
+        (linear in ε; in σ at an end or at σ^p = −m c_b/(n c_a)). It needs no dual vector
+        and no box, so it stays tight where the design is rank deficient."""
+        u = self.R @ xhat - self.g
+        w = (self.R.T @ u) / self.unit
+        total = self.c0 - float(u @ self.g) - 0.5 * float(u @ u)
+        b = self.bounds
+        n, m, p, C = self.n, self.m, self.p, self.C
+        for k in range(self.K):
+            cb = w[self.ib[k]]
+            el, eh = b.eps_lo[k], b.eps_hi[k]
+            if self.fixed[k]:
+                s = b.sig_fixed[k]
+                cands = [cb * s**m]
+            else:
+                ca = w[self.ia[k]]
+                s1, s2 = node.s1[k], node.s2[k]
+                if not np.isfinite(s2):
+                    if ca < 0 or (ca == 0 and cb < 0):
+                        return -np.inf
+                    s2 = s1  # the end at infinity is +inf: the stationary point or s1
+                cands = [ca * s1**n + cb * s1**m, ca * s2**n + cb * s2**m]
+                if ca != 0 and -m * cb / (n * ca) > 0:
+                    st = (-m * cb / (n * ca)) ** (1.0 / p)
+                    if node.s1[k] <= st <= node.s2[k]:
+                        cands.append(ca * st**n + cb * st**m)
+            phi = min(cands)
+            if phi >= 0:
+                total += C * el * phi
+            elif np.isfinite(eh):
+                total += C * eh * phi
+            else:
+                return -np.inf
+        return self.ys**2 * total
 
     def _dual_bound(self, z, G, h, n_lin, kinds, lo, hi):
         """Lagrangian dual value (eV²) of z repaired into K*; valid for any z."""
@@ -653,7 +752,8 @@ class ConeProgram:
 
         def solve_node(node):
             """(bound, relaxed point, candidate cost, branching scores) of a node."""
-            lb, xhat, status = self.relax(node)
+            lb, xhat, status = self.relax(node, [self._slot_values(best["eps"],
+                                                                   best["sig"]) / self.unit])
             statuses[status] = statuses.get(status, 0) + 1
             statuses.setdefault("root", status)
             if xhat is None:
@@ -665,18 +765,21 @@ class ConeProgram:
                 best.update(cost=cand, eps=eps, sig=sig)
             return lb, xhat, cand, score
 
+        consider(*self.start)  # the polished, clipped NNLS point
         root = _Node(b.sig_lo.astype(float).copy(), b.sig_hi.astype(float).copy())
         lb0, x_root, cand, score = solve_node(root)
         n_nodes = 1
-        # a local polish of the best point so far: usually the optimum itself, which leaves
-        # the search only the bound to raise
-        if best["eps"] is None:  # the solver failed at the root: start in the box
-            eps = np.sqrt(np.maximum(b.eps_lo, 1e-12) * np.where(np.isfinite(b.eps_hi),
-                                                                  b.eps_hi, 1.0))
-            sig = np.array([_log_mid(lo, hi) for lo, hi in zip(b.sig_lo, b.sig_hi)])
-            consider(eps, sig)
-        consider(*self.polish(best["eps"], best["sig"]))
+        # local polishes from the root's feasible point and from the best so far: usually
+        # the optimum itself, which leaves the search only the bound to raise; at the
+        # optimum of the relaxation the residual bound of that point closes the gap at once
+        if x_root is not None:
+            x_proj, _ = self._project(x_root, root)
+            consider(*self.polish(*self.to_parameters(x_proj, root.s1, root.s2)))
+        if best["cost"] >= self.evaluate(*self.start)[0]:  # the root did not help
+            consider(*self.polish(*self.start))
         polished_at = best["cost"]
+        lb0 = max(lb0, self._residual_bound(
+            self._slot_values(best["eps"], best["sig"]) / self.unit, root))
 
         heap = []
         counter = 0
@@ -750,6 +853,7 @@ class ConeProgram:
             status=status,
             solver_status=statuses,
             wall_time=time.perf_counter() - t0,
+            floor=self.floor,
         )
 
 

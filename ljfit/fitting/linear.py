@@ -39,6 +39,7 @@ from scipy.optimize import nnls
 
 from ..errors import FitError
 from ..params import slot_parameter_names
+from .conic import relative_gap
 from .problem import Problem
 from .result import FitResult, diagnose
 
@@ -525,7 +526,7 @@ def _bounded_result(problem, system, c_nnls, empty, t0) -> FitResult:
         # the bound at or below the cost reported
         lower = min(sol.lower_bound, res.cost)
         res.lower_bound = float(lower)
-        res.gap = float(max(0.0, (res.cost - lower) / max(res.cost, np.finfo(float).tiny)))
+        res.gap = relative_gap(res.cost, lower, sol.floor)
         res.certified = bool(sol.certified)
     return res
 

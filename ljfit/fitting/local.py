@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import FitError
-from .conic import GAP_TOL
+from .conic import GAP_TOL, relative_gap
 from .problem import Problem
 from .result import FitResult, diagnose
 
@@ -90,7 +90,7 @@ def per_pair_bound(problem: Problem):
     except FitError:
         return None
     x, cost, lower, _ = _certified_linear(system)
-    gap = max(0.0, (cost - lower) / cost) if cost > 0 else 0.0
+    gap = relative_gap(cost, lower, _floor(problem))
     info = {"per_pair_lower_bound": float(lower), "per_pair_cost": float(cost),
             "per_pair_gap": float(gap)}
     return pair_model, x, info
@@ -144,6 +144,12 @@ def _per_element_from_pairs(problem: Problem):
     return np.array([values.get(n, spec[n].value) for n in spec.free_names]), info
 
 
+def _floor(problem: Problem) -> float:
+    """The cost below which gaps are measured against it instead (as in the cone
+    program): 1e-15 × ½ Σ w y², eV²."""
+    return 1e-15 * 0.5 * float(np.sum(problem.w * problem.y**2))
+
+
 def start_and_bound(problem: Problem) -> tuple:
     """(x0, how, info): the starting point of :func:`starting_point` and what its solve
     certifies: ``{"lower_bound": eV²}`` for a linear model (a lower bound of the cost of any
@@ -157,7 +163,7 @@ def start_and_bound(problem: Problem) -> tuple:
         x, _, lower, bounded = _certified_linear(system)
         x0 = np.where(np.isfinite(x), x, model.spec.x0)
         how = "certified bounded linear solve" if bounded else "linear solve"
-        info = {"lower_bound": float(lower)}
+        info = {"lower_bound": float(lower), "floor": _floor(problem)}
     elif model.scope == "per-element":
         x0, info = _per_element_from_pairs(problem)
         how = "per-pair linear solve mapped to elements"
@@ -181,7 +187,7 @@ def with_bound(result: FitResult, info: dict) -> FitResult:
         cost = float(result.cost)
         lower = min(float(lower), cost)
         result.lower_bound = lower
-        result.gap = max(0.0, (cost - lower) / cost) if cost > 0 else 0.0
+        result.gap = relative_gap(cost, lower, info.get("floor", 0.0))
         result.certified = bool(result.gap <= GAP_TOL)
     for key in ("per_pair_lower_bound", "per_pair_cost", "per_pair_gap"):
         if key in info:
