@@ -132,9 +132,7 @@ class LinearSystem:
         self.data_rows = np.flatnonzero(problem.w > 0)
         self.ridge = None
         if problem.lam > 0:
-            cp = model.coefficients(problem.prior)
-            if len(cp) != X.shape[1]:  # fixed σ: the prior's coefficients of every column
-                cp = _full_coefficients(model, problem.prior, columns)
+            cp = model.coefficients(problem.prior)  # every column's, fixed σ included
             scale = np.where(cp != 0, np.abs(cp), 1.0)
             self.ridge = (np.diag(np.sqrt(problem.lam) / scale),
                           np.sqrt(problem.lam) * cp / scale)
@@ -342,16 +340,6 @@ class LinearSystem:
             A = A @ self.T
         norms = np.linalg.norm(A, axis=0)
         return int(np.linalg.matrix_rank(A / np.where(norms > 0, norms, 1.0)))
-
-
-def _full_coefficients(model, prior, columns):
-    """Coefficients of every design-matrix column from a free vector of ``model``."""
-    names = model.spec.free_names
-    values = dict(zip(names, prior))
-    free = model.with_spec(model.spec.with_free(
-        [p.name for p in model.spec if p.kind in ("epsilon", "sigma") and not p.vary]))
-    x = np.array([values.get(n, free.spec[n].value) for n in free.spec.free_names])
-    return free.coefficients(x)
 
 
 def solve_linear(problem: Problem):
