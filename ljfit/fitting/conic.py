@@ -45,24 +45,43 @@ pruned when their bound reaches the best feasible cost.
 
 Certificate
 -----------
-*Upper bound*: every node's solution is mapped to (ε, σ), clipped into the bounds, and its
-exact cost (free unknowns re-solved) evaluated; the best is polished by a bounded local
-least-squares fit in (ε, σ). The returned parameters are inside the bounds by construction.
-*Lower bound*: not the solver's primal objective but the Lagrangian dual value of the
-node's dual vector z, first repaired into the dual cone :math:`K^*` (so it is a valid bound
-whatever the solver's tolerances): for :math:`Gx + s = h`, :math:`s\in K` and
-:math:`z \in K^*`, every node-feasible x has :math:`z^\top(Gx - h) \le 0`, hence
+*Upper bound*: every node's solution is moved onto Γ where it is below ε_lo (to the point of
+Γ that raises the objective least), mapped to (ε, σ), clipped into the bounds, and its exact
+cost (free unknowns re-solved) evaluated; the root's point and the start are polished by a
+bounded local least-squares fit in (ε, σ) with an active-set step. The returned parameters
+are inside the bounds by construction.
 
-.. math:: f(x) \ge \min_{x\in B}\ \tfrac12\|Rx - g\|^2 + (G^\top z)^\top x - h^\top z
-          \ge g^\top u - \tfrac12\|u\|^2 - h^\top z + \min_{x\in B}\rho^\top x,
+*Lower bound*: never the solver's primal objective, but the best of two Lagrangian bounds,
+each valid whatever the solver's tolerances:
 
-with :math:`G^\top z = R^\top u + \rho` (u by least squares) and B the variables' box. The
-bound of the problem is the least bound over the leaves; the relative gap is
-(cost − bound)/cost, and the optimum is *certified* when it is at most :data:`GAP_TOL`.
+1. the dual value of the node's dual vector z, first repaired into the dual cone
+   :math:`K^*`: for :math:`Gx + s = h`, :math:`s\in K` and :math:`z \in K^*`, every
+   node-feasible x has :math:`z^\top(Gx - h) \le 0`, hence
 
-Scaling: columns are scaled to unit norm and the targets so that the NNLS cost is O(1);
-the quadratic is reduced by a QR factorisation (the solver never sees AᵀA, whose condition
-is the square of A's), and every linear row is normalised.
+   .. math:: f(x) \ge \min_{x\in B}\ \tfrac12\|Rx - g\|^2 + (G^\top z)^\top x - h^\top z
+             \ge c_0 + g^\top u - \tfrac12\|u\|^2 - h^\top z + \min_{x\in B}\rho^\top x,
+
+   with :math:`G^\top z = R^\top u + \rho` (u by least squares) and B the variables' box;
+2. the bound of a residual :math:`u = R\hat x - g`: since
+   :math:`\tfrac12\|r\|^2 \ge u^\top r - \tfrac12\|u\|^2` for every u,
+
+   .. math:: f \ge c_0 - u^\top g - \tfrac12\|u\|^2 + \sum_k \min_{\varepsilon,\sigma}
+             C\varepsilon\,(c_{a,k}\sigma^n + c_{b,k}\sigma^m), \qquad c = R^\top u,
+
+   each minimum over ε ∈ [ε_lo, ε_hi] and the node's σ interval in closed form. It bounds
+   the node's true (non-convex) set directly, needs no dual and no box; at the residual of
+   the best feasible point it is the Frank–Wolfe bound, exact at the optimum.
+
+The bound of the problem is the least bound over the leaves; the relative gap is
+(cost − bound)/max(cost, 1e-15·½‖y‖²), and the optimum is *certified* when it is at most
+:data:`GAP_TOL`. The search aims at a tenth of that.
+
+Scaling: columns are scaled to unit norm and the targets so that the cost of a polished
+feasible start is O(1), and the solver's variables are measured from that start; the
+quadratic is reduced by a QR factorisation (the solver never sees AᵀA, whose condition is
+the square of A's); every linear row is normalised. A node whose first solve does not end
+"Solved" is retried with looser settings (:data:`SOLVER_ATTEMPTS`); every attempt's bound is
+valid and the best counts.
 """
 
 from __future__ import annotations
