@@ -421,3 +421,10 @@ def test_rank_deficient_gap_is_honest(seed):
     costs += [ljfit.fit(model, ds, "least_squares", x0=x0, max_nfev=200).cost for x0 in starts]
     assert res.lower_bound <= min(costs)
     assert res.cost <= min(costs) * (1 + 1e-9)
+
+
+def test_missing_solver_is_a_fit_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "clarabel", None)  # import clarabel -> ImportError
+    model, ds = adsorbate_case("one")
+    with pytest.raises(FitError, match="clarabel"):
+        ljfit.fit(model, ds, "linear")

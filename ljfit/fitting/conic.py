@@ -113,9 +113,20 @@ SOLVER_ATTEMPTS = (
 )
 
 
-def _solver_settings(options: dict):
-    import clarabel
+def _clarabel():
+    """The solver module, imported on first use (never at ``import ljfit``)."""
+    try:
+        import clarabel
+    except ImportError as exc:  # a broken install: clarabel is a dependency of ljfit
+        raise FitError(
+            "the bounded linear fit needs the 'clarabel' package (pip install clarabel): "
+            f"{exc}"
+        ) from None
+    return clarabel
 
+
+def _solver_settings(options: dict):
+    clarabel = _clarabel()
     s = clarabel.DefaultSettings()
     s.verbose = False
     for key, value in options.items():
@@ -582,8 +593,9 @@ class ConeProgram:
         """Solve a node's relaxation: (lower bound eV², x̂, solver status). The bound is the
         best of the dual bound and the residual bounds at the solver's point and at the
         scaled ``points`` given (feasible points found so far)."""
-        import clarabel
         from scipy import sparse
+
+        clarabel = _clarabel()
 
         G, h, cones, lo, hi = self._node_rows(node)
         d = self.d
