@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import FitError
+from ..params import ParamSpec
 from .conic import GAP_TOL, relative_gap
 from .problem import Problem
 from .result import FitResult, diagnose
@@ -66,13 +67,18 @@ def _pair_spec(model, pair_model):
             bounds[f"sigma[{label}]"] = (float(s_lo), float(s_hi))
         else:
             fixed[f"sigma[{label}]"] = float(s_lo)
-    if model.offset:
-        off = spec["offset"]
-        if off.vary:
-            bounds["offset"] = (off.lower, off.upper)
-        else:
-            fixed["offset"] = off.value
-    return pair_model.spec.with_bounds(bounds).with_fixed(fixed)
+    pair = pair_model.spec.with_bounds(bounds).with_fixed(fixed)
+    # every other parameter (offset, reference energies) as the element model has it
+    return ParamSpec([spec[p.name] if p.kind not in ("epsilon", "sigma") and p.name in spec
+                      else p for p in pair])
+
+
+def _same_rows(problem: Problem, model) -> Problem:
+    """The problem's observations (without its ridge term) for another model on the same
+    features."""
+    if hasattr(problem, "with_model"):
+        return problem.with_model(model)
+    return Problem(model, problem.y, problem.w)
 
 
 def per_pair_bound(problem: Problem):
@@ -86,7 +92,7 @@ def per_pair_bound(problem: Problem):
     try:
         pair_model = LJModel(model.features, scope="per-pair", offset=model.offset)
         pair_model = pair_model.with_spec(_pair_spec(model, pair_model))
-        system = LinearSystem(Problem(pair_model, problem.y, problem.w))
+        system = LinearSystem(_same_rows(problem, pair_model))
     except FitError:
         return None
     x, cost, lower, _ = _certified_linear(system)
@@ -159,7 +165,7 @@ def start_and_bound(problem: Problem) -> tuple:
     model = problem.model
     x0, how, info = None, "spec values", {}
     if linear_applies(model):
-        system = LinearSystem(Problem(model, problem.y, problem.w))
+        system = LinearSystem(_same_rows(problem, model))
         x, _, lower, bounded = _certified_linear(system)
         x0 = np.where(np.isfinite(x), x, model.spec.x0)
         how = "certified bounded linear solve" if bounded else "linear solve"
