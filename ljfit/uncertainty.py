@@ -723,8 +723,9 @@ def _linear_profile(model, problem, name, grid):
 def _ls_profile(model, problem, result, name, grid, centre):
     """Costs with ``name`` fixed, others by bounded least_squares from the neighbour."""
     spec = model.spec
-    if result.method == "linear":
-        # the linear method's feasible set: ε, σ >= 0 without the spec's bounds
+    if result.method == "linear" and not result.extra.get("bounds_active", False):
+        # the linear method's feasible set: ε, σ >= 0 without the spec's bounds (where they
+        # were active, the linear method honoured them: then the spec's bounds)
         spec = spec.with_bounds(
             {p.name: (0.0, np.inf) for p in spec if p.vary and p.kind not in LINEAR_KINDS}
         )
@@ -805,7 +806,8 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
     lower, upper = min(lower, value), max(upper, value)
     grid, centre = _profile_grid(value, result.stderr.get(name, np.nan), lower, upper,
                                  int(n_points), span)
-    if result.method == "linear" and model.linear and p.kind in ("sigma", *LINEAR_KINDS):
+    if (result.method == "linear" and model.linear and p.kind in ("sigma", *LINEAR_KINDS)
+            and not result.extra.get("bounds_active", False)):
         costs = _linear_profile(model, problem, name, grid)
     else:
         costs = _ls_profile(model, problem, result, name, grid, centre)

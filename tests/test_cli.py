@@ -464,8 +464,12 @@ def test_fix_and_bounds_take_effect(tmp_path):
                      *GLOBAL_FAST)
     assert code == 0
     df = pd.read_csv(out / "parameters.csv")
-    # a fixed sigma makes the model non-linear: "all" leaves the linear method out
+    # a fixed sigma keeps the model linear (C_n = σ^6 C_m); a fixed epsilon does not: "all"
+    # leaves the linear method out
     args = parse_args(["fit", str(EXAMPLE), "--fix", "sigma[Au-H]=2.7"])
+    model = cli.common._build_model(ljfit.read_dataset(EXAMPLE), args)
+    assert "linear" in ljfit.fitting.methods_for(model, "all")
+    args = parse_args(["fit", str(EXAMPLE), "--fix", "epsilon[Au-H]=0.01"])
     model = cli.common._build_model(ljfit.read_dataset(EXAMPLE), args)
     assert "linear" not in ljfit.fitting.methods_for(model, "all")
     fixed = df[df.name == "sigma[Au-H]"]
@@ -523,13 +527,17 @@ def test_tags_data_full_cycle(tmp_path):
 
 def test_undefined_linear_parameters_are_empty_cells(tmp_path):
     # per-site on the first 10 example structures (18 parameters, 10 energies): the linear
-    # optimum leaves several sites on the boundary C = 0
+    # optimum leaves several sites on the boundary C = 0; with bounds ε, σ ∈ [0, inf) that
+    # boundary is a limit of allowed values, so the optimum has undefined parameters (with
+    # the default bounds it is excluded, and the cone program returns defined ones)
     sub = tmp_path / "sub10"
     sub.mkdir()
     for i in range(1, 11):
         for name in (f"p_{i}.xyz", f"p_{i}_extended.xyz"):
             shutil.copy(EXAMPLE / name, sub / name)
-    code, out = _fit(tmp_path, "--scope", "per-site", *FAST, data=sub)
+    open_bounds = [arg for k in range(9) for kind in ("epsilon", "sigma")
+                   for arg in ("--bounds", f"{kind}[{k}]=0:inf")]
+    code, out = _fit(tmp_path, "--scope", "per-site", *FAST, *open_bounds, data=sub)
     assert code == 0
     df = pd.read_csv(out / "parameters.csv", keep_default_na=False)
     lin = df[df.method == "linear"]

@@ -136,28 +136,61 @@ def test_linear_is_certified_and_matches_lstsq(noisy):
     np.testing.assert_allclose(lin.x, ref, rtol=1e-8)
 
 
+def _open_bounds(model):
+    """ε, σ ∈ [0, inf): the NNLS feasible set, whose boundary C = 0 is a limit of it."""
+    return model.with_spec(model.spec.with_bounds(
+        {n: (0.0, np.inf) for n in model.spec.names if n.split("[")[0] in ("epsilon", "sigma")}))
+
+
 def test_linear_boundary_is_reported():
-    """Energies with no repulsion at all push C12 to 0: eps/sigma undefined, said so."""
+    """Energies with no repulsion at all push C12 to 0: with open bounds ε, σ >= 0 the
+    optimum is that limit, its parameters undefined, and said so."""
     model, ds0 = synthetic(n=20)
     an, am = model.features.effective
     ds = with_energies(ds0, -am @ np.array([50.0, 20.0]))  # pure attraction
-    res = ljfit.fit(model, ds, "linear")
+    res = ljfit.fit(_open_bounds(model), ds, "linear")
     assert not res.success
     assert "boundary" in res.message
     assert any("undefined" in w for w in res.warnings)
     assert not res.defined
     assert res.rmse < 1e-12  # the predictions are still the exact optimum
+    assert res.certified and res.lower_bound == res.cost
 
 
-def test_linear_outside_bounds_gives_no_parameters(clean):
+def test_linear_boundary_outside_default_bounds_gives_bounded_optimum():
+    """The same data under the default bounds (σ <= 6 Å excludes C12 = 0): the cone program
+    returns defined parameters inside the bounds, certified, and names the NNLS boundary."""
+    model, ds0 = synthetic(n=20)
+    an, am = model.features.effective
+    ds = with_energies(ds0, -am @ np.array([50.0, 20.0]))
+    res = ljfit.fit(model, ds, "linear")
+    assert res.success and res.defined and res.certified, res.message
+    assert res.extra["bounds_active"]
+    assert any("unbounded optimum is outside the bounds (Cn[Au-O] = 0" in w
+               for w in res.warnings), res.warnings
+    lo, hi = model.spec.lower, model.spec.upper
+    assert np.all((res.x >= lo) & (res.x <= hi))
+    assert res.lower_bound <= res.cost <= res.lower_bound * (1 + 1e-9)
+    ls = ljfit.fit(model, ds, "least_squares", x0=model.spec.x0)
+    assert res.cost <= ls.cost * (1 + 1e-9)
+
+
+def test_linear_outside_bounds_gives_bounded_optimum(clean):
+    """An unbounded optimum outside the bounds (σ[Au-C] = 3.2 > 3.0): the linear method
+    returns the certified bounded optimum (σ[Au-C] on its bound), which least_squares from
+    the spec values reaches too."""
     model, ds = clean
     tight = model.with_spec(model.spec.with_bounds({"sigma[Au-C]": (1.0, 3.0)}))
     res = ljfit.fit(tight, ds, "linear")
-    assert not res.success and not res.defined
+    assert res.success and res.defined and res.certified, res.message
     assert res.extra["unbounded_parameters"]["sigma[Au-C]"] == pytest.approx(3.2)
-    ls = ljfit.fit(tight, ds, "least_squares")
+    assert res.params["sigma[Au-C]"] == pytest.approx(3.0, abs=1e-12)
+    assert res.params["sigma[Au-C]"] <= 3.0
+    assert any("sigma[Au-C]" in w and "upper bound" in w for w in res.warnings)
+    ls = ljfit.fit(tight, ds, "least_squares", x0=tight.spec.x0)
     assert ls.params["sigma[Au-C]"] == pytest.approx(3.0)
     assert any("sigma[Au-C]" in w and "upper bound" in w for w in ls.warnings)
+    assert res.cost <= ls.cost * (1 + 1e-9) and ls.cost <= res.cost * (1 + 1e-6)
 
 
 def test_linear_needs_linear_model(clean):

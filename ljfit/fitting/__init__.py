@@ -3,8 +3,10 @@
 =========================  ================================================================
 method                     what it does
 =========================  ================================================================
-``linear``                 exact NNLS in (C_n, C_m, offset): certified global optimum
-                           (per-site / per-pair scopes with every ε, σ free)
+``linear``                 exact solve in (C_n, C_m, offset): certified global optimum
+                           under the bounds (NNLS, or a cone program with an ε_lo branch
+                           and bound when bounds are active); per-site / per-pair scopes
+                           with every ε free (σ may be fixed)
 ``least_squares``          scipy trf with bounds, robust loss, weights, analytic Jacobian,
                            optional seeded multistart; starts from the linear solution
 ``basinhopping``           seeded global search, L-BFGS-B + analytic gradient, bounded steps
@@ -20,7 +22,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import FitError
 from .global_ import fit_basinhopping, fit_differential_evolution, fit_dual_annealing
-from .linear import fit_linear
+from .linear import fit_linear, linear_applies, linear_refusal
 from .local import fit_least_squares, starting_point
 from .problem import Problem
 from .result import FitResult
@@ -48,16 +50,13 @@ def methods_for(model, methods="all") -> list:
     out = []
     for m in methods:
         if m == "all":
-            out += [d for d in DEFAULT_METHODS if d != "linear" or model.linear]
+            out += [d for d in DEFAULT_METHODS if d != "linear" or linear_applies(model)]
         elif m in METHODS:
             out.append(m)
         else:
             raise FitError(f"method: unknown {m!r}; choose from all, {', '.join(METHODS)}")
-    if "linear" in out and not model.linear:
-        raise FitError(
-            "method linear: needs the per-site or per-pair scope with every epsilon and sigma "
-            f"free (this model is {model.scope}); use least_squares or a global method"
-        )
+    if "linear" in out and not linear_applies(model):
+        raise FitError(f"method linear: {linear_refusal(model)}")
     return list(dict.fromkeys(out))
 
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 from scipy.optimize import basinhopping, differential_evolution, dual_annealing
 
-from .local import _inside, _run_ls, starting_point
+from .local import _inside, _run_ls, start_and_bound, with_bound
 from .problem import Problem
 from .result import FitResult, diagnose
 
@@ -71,8 +71,10 @@ class _Search:
         self.problem = problem
         self.lo, self.hi = problem.search_bounds()
         self.bounds = list(zip(self.lo, self.hi))
+        self.bound_info = {}
         if x0 is None:
-            self.x_start = starting_point(problem)[0]
+            # for a linear model the certified bounded linear optimum (and its bound)
+            self.x_start, _, self.bound_info = start_and_bound(problem)
         else:
             self.x_start = _inside(problem, np.asarray(x0, dtype=float))
         self.u0 = np.clip(problem.to_u(self.x_start), self.lo, self.hi)
@@ -103,11 +105,11 @@ class _Search:
         sol = _run_ls(problem, x, "linear", 1.0, None)
         if sol.cost <= problem.cost(x):
             x = sol.x
-        return diagnose(
+        return with_bound(diagnose(
             problem, x, method=method, nfev=self.nfev + sol.nfev,
             njev=self.nfev + (sol.njev or 0), wall_time=time.perf_counter() - self.t0,
             success=success, message=message, seed=seed, extra=extra,
-        )
+        ), self.bound_info)
 
 
 def fit_basinhopping(problem: Problem, *, seed: int | None = 0, niter: int = 100,

@@ -1,11 +1,16 @@
 """Local fits: ``scipy.optimize.least_squares`` (trf) and the starting-point heuristics.
 
-Starting point, never a silent unphysical default: the exact linear solve where the scope
-allows it (per-site, per-pair); for per-element with a mixing rule, a per-pair linear solve on
-the same features, then per-element values from the pair values by least squares on the
-mixing rule (log ε_ab = ½(log ε_a + log ε_b); σ_ab = (σ_a + σ_b)/2 or its log for the
-geometric rule). Anything undefined falls back to the spec's values; the result is moved
-inside the bounds.
+Starting point, never a silent unphysical default: for per-site and per-pair scopes the
+exact linear solve *under the bounds* (the NNLS optimum when it lies inside them, else the
+certified optimum of the cone program, :mod:`ljfit.fitting.conic`), which is also a
+certified lower bound of the cost that every method reports (``lower_bound``, ``gap``); for
+per-element with a mixing rule, the certified per-pair optimum on the same features under
+the pair bounds the element bounds imply (ε_ab ∈ [√(ε_lo,a ε_lo,b), √(ε_hi,a ε_hi,b)],
+σ_ab between the mixed lower and upper bounds), then per-element values from the pair values
+by least squares on the mixing rule (log ε_ab = ½(log ε_a + log ε_b); σ_ab = (σ_a + σ_b)/2
+or its log for the geometric rule). That per-pair optimum is a lower bound of any mixing-rule
+fit (``extra["per_pair_lower_bound"]``): the difference is what the mixing rule costs.
+Anything undefined falls back to the spec's values; the result is moved inside the bounds.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from scipy.optimize import least_squares
 
 from ..errors import FitError
 from ..params import LINEAR_KINDS, ParamSpec
+from .conic import GAP_TOL, relative_gap
 from .problem import Problem
 from .result import FitResult, diagnose
 
-__all__ = ["fit_least_squares", "starting_point", "random_starts", "LOSSES"]
+__all__ = ["fit_least_squares", "starting_point", "start_and_bound", "per_pair_bound",
+           "with_bound", "random_starts", "LOSSES"]
 
 LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 
@@ -33,26 +40,97 @@ def _inside(problem: Problem, x) -> np.ndarray:
     return np.clip(x, lo + pad, hi - pad)
 
 
-def _per_element_from_pairs(problem: Problem) -> np.ndarray | None:
+def _pair_spec(model, pair_model):
+    """The per-pair spec whose bounds the per-element bounds imply (fixed values count as
+    their own bounds; a σ_ab fixed by two fixed σ stays fixed)."""
+    spec = model.spec
+    bounds, fixed = {}, {}
+
+    def rng(name):
+        p = spec[name]
+        return (p.value, p.value) if not p.vary else (p.lower, p.upper)
+
+    for slot, label in zip(model.features.slots, model.features.labels):
+        a, b = slot
+        (ea_lo, ea_hi), (eb_lo, eb_hi) = rng(f"epsilon[{a}]"), rng(f"epsilon[{b}]")
+        (sa_lo, sa_hi), (sb_lo, sb_hi) = rng(f"sigma[{a}]"), rng(f"sigma[{b}]")
+        e_lo, e_hi = np.sqrt(ea_lo * eb_lo), np.sqrt(ea_hi * eb_hi)
+        if model.mixing == "lorentz-berthelot":
+            s_lo, s_hi = 0.5 * (sa_lo + sb_lo), 0.5 * (sa_hi + sb_hi)
+        else:
+            s_lo, s_hi = np.sqrt(sa_lo * sb_lo), np.sqrt(sa_hi * sb_hi)
+        if not e_lo < e_hi:  # both ε fixed: not linear; relax to the elements' bounds
+            pa, pb = spec[f"epsilon[{a}]"], spec[f"epsilon[{b}]"]
+            e_lo, e_hi = np.sqrt(pa.lower * pb.lower), np.sqrt(pa.upper * pb.upper)
+        bounds[f"epsilon[{label}]"] = (float(e_lo), float(e_hi))
+        if s_lo < s_hi:
+            bounds[f"sigma[{label}]"] = (float(s_lo), float(s_hi))
+        else:
+            fixed[f"sigma[{label}]"] = float(s_lo)
+    pair = pair_model.spec.with_bounds(bounds).with_fixed(fixed)
+    # every other parameter (offset, reference energies) as the element model has it
+    return ParamSpec([spec[p.name] if p.kind not in ("epsilon", "sigma") and p.name in spec
+                      else p for p in pair])
+
+
+def _same_rows(problem: Problem, model) -> Problem:
+    """The problem's observations (without its ridge term) for another model on the same
+    features."""
+    return problem.with_model(model)
+
+
+def per_pair_bound(problem: Problem):
+    """The certified per-pair optimum of a per-element model's data under the implied
+    bounds: ``(pair_model, x_pair, info)`` with ``info`` = {"per_pair_lower_bound",
+    "per_pair_cost", "per_pair_gap"} (costs as :meth:`Problem.cost`, gap relative), or
+    None when it cannot be built."""
     from ..model import LJModel
-    from .linear import solve_linear
+    from .linear import LinearSystem
 
     model = problem.model
     try:
         pair_model = LJModel(model.features, scope="per-pair", offset=model.offset,
                              reference_energies=model.reference_energies)
+        pair_model = pair_model.with_spec(_pair_spec(model, pair_model))
+        system = LinearSystem(_same_rows(problem, pair_model))
     except FitError:
         return None
+    x, cost, lower, _ = _certified_linear(system, problem.scale)
+    gap = relative_gap(cost, lower, _floor(problem))
+    info = {"per_pair_lower_bound": float(lower), "per_pair_cost": float(cost),
+            "per_pair_gap": float(gap)}
+    return pair_model, x, info
+
+
+def _certified_linear(system, scale=1.0):
+    """(free parameters, cost, certified lower bound, whether the bounds were active) of a
+    linear system's bounded optimum; costs in the units of :meth:`Problem.cost` (the
+    system's relative cost times the problem's ``scale``)."""
+    c = system.solve_nnls()
+    A, b = system.rows_matrix(None)
+    if system.classify(c, system.empty_slots(A)) != "outside":
+        r = A @ c - b
+        cost = scale * 0.5 * float(r @ r)
+        return system.free_parameters(c), cost, cost, False
+    sol = system.solve_bounded()
+    full = system.parameters(sol.coefficients, sol.epsilon, sol.sigma)
+    return (full[system.model.spec.free], scale * sol.cost,
+            scale * min(sol.lower_bound, sol.cost), True)
+
+
+def _per_element_from_pairs(problem: Problem):
+    """(start, info) for a per-element model from the certified per-pair optimum."""
+    model = problem.model
+    found = per_pair_bound(problem)
+    if found is None:
+        return None, {}
+    pair_model, x_pair, info = found
     linear = {p.name: p for p in model.spec if p.kind in LINEAR_KINDS}
-    pair_model = pair_model.with_spec(ParamSpec(
-        [linear.get(p.name, p) for p in pair_model.spec]))  # the same fixed offset / e0
-    pp = problem.with_model(pair_model)
-    c, _, _, _ = solve_linear(pp)
-    full = pair_model.from_coefficients(c)
+    full = pair_model.spec.full(np.where(np.isfinite(x_pair), x_pair, pair_model.spec.x0))
     pair_eps, pair_sig = pair_model.slot_parameters(full[pair_model.spec.free])
     ok = np.isfinite(pair_eps) & np.isfinite(pair_sig) & (pair_eps > 0) & (pair_sig > 0)
     if not ok.any():
-        return None
+        return None, info
     elements = model.elements
     col = {e: k for k, e in enumerate(elements)}
     rows = np.zeros((int(ok.sum()), len(elements)))
@@ -73,27 +151,58 @@ def _per_element_from_pairs(problem: Problem) -> np.ndarray | None:
         if p.vary:
             values[name] = float(full[pair_model.spec.index(name)])
     spec = model.spec
-    return np.array([values.get(n, spec[n].value) for n in spec.free_names])
+    return np.array([values.get(n, spec[n].value) for n in spec.free_names]), info
+
+
+def _floor(problem: Problem) -> float:
+    """The cost below which gaps are measured against it instead (as in the cone
+    program): 1e-15 × ½ Σ w y², in the units of :meth:`Problem.cost`."""
+    return problem.scale * 1e-15 * 0.5 * float(np.sum(problem.w * problem.y**2))
+
+
+def start_and_bound(problem: Problem) -> tuple:
+    """(x0, how, info): the starting point of :func:`starting_point` and what its solve
+    certifies: ``{"lower_bound": cost}`` for a linear model (a lower bound of the cost of any
+    parameters in the bounds), ``{"per_pair_lower_bound", …}`` for a mixing rule."""
+    from .linear import LinearSystem, linear_applies
+
+    model = problem.model
+    x0, how, info = None, "spec values", {}
+    if linear_applies(model):
+        system = LinearSystem(_same_rows(problem, model))
+        x, _, lower, bounded = _certified_linear(system, problem.scale)
+        x0 = np.where(np.isfinite(x), x, model.spec.x0)
+        how = "certified bounded linear solve" if bounded else "linear solve"
+        info = {"lower_bound": float(lower), "floor": _floor(problem)}
+    elif model.scope == "per-element":
+        x0, info = _per_element_from_pairs(problem)
+        how = "per-pair linear solve mapped to elements"
+    if x0 is None or not np.all(np.isfinite(x0)):
+        x0, how = model.spec.x0, "spec values"
+    return _inside(problem, x0), how, info
 
 
 def starting_point(problem: Problem) -> tuple:
     """(x0, how): a physical starting point inside the bounds and where it came from."""
-    from .linear import solve_linear
+    x0, how, _ = start_and_bound(problem)
+    return x0, how
 
-    model = problem.model
-    x0, how = None, "spec values"
-    if model.linear:
-        c, _, _, _ = solve_linear(problem.with_model(model))
-        x = model.from_coefficients(c)[model.spec.free]
-        spec_x = model.spec.x0
-        x0 = np.where(np.isfinite(x), x, spec_x)
-        how = "linear solve"
-    elif model.scope == "per-element":
-        x0 = _per_element_from_pairs(problem)
-        how = "per-pair linear solve mapped to elements"
-    if x0 is None or not np.all(np.isfinite(x0)):
-        x0, how = model.spec.x0, "spec values"
-    return _inside(problem, x0), how
+
+def with_bound(result: FitResult, info: dict) -> FitResult:
+    """Attach what the starting solve certifies to a result: its ``lower_bound``, ``gap``
+    and ``certified`` (linear models), or ``extra["per_pair_lower_bound"]`` (mixing
+    rules)."""
+    lower = info.get("lower_bound")
+    if lower is not None and np.isfinite(lower):
+        cost = float(result.cost)
+        lower = min(float(lower), cost)
+        result.lower_bound = lower
+        result.gap = relative_gap(cost, lower, info.get("floor", 0.0))
+        result.certified = bool(result.gap <= GAP_TOL)
+    for key in ("per_pair_lower_bound", "per_pair_cost", "per_pair_gap"):
+        if key in info:
+            result.extra[key] = info[key]
+    return result
 
 
 def random_starts(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -150,8 +259,9 @@ def fit_least_squares(
     if not (np.isfinite(f_scale) and f_scale > 0):
         raise FitError(f"f_scale must be > 0 (eV), got {f_scale}")
     t0 = time.perf_counter()
+    info = {}
     if x0 is None:
-        x0, how = starting_point(problem)
+        x0, how, info = start_and_bound(problem)
     else:
         x0, how = _inside(problem, np.asarray(x0, dtype=float)), "given"
     starts = [x0]
@@ -174,7 +284,7 @@ def fit_least_squares(
         return diagnose(problem, x0, method="least_squares", success=False,
                         message=f"least_squares failed from every start: {message}",
                         wall_time=wall, seed=seed)
-    return diagnose(
+    return with_bound(diagnose(
         problem,
         best.x,
         method="least_squares",
@@ -186,4 +296,4 @@ def fit_least_squares(
         seed=seed if n_starts else None,
         extra={"start": how, "n_starts": 1 + int(n_starts), "loss": loss, "f_scale": f_scale,
                "optimality": float(best.optimality)},
-    )
+    ), info)

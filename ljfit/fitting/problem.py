@@ -10,8 +10,9 @@ over every observation o (energies, force components, stress components; see
 :mod:`ljfit.fitting.targets`), with an optional ridge term toward prior values (scale
 :math:`p_j = |x^\mathrm{prior}_j|`, or 1 where the prior is 0, so that λ is dimensionless).
 
-Numerically the fitters see the weights *relative* to the largest energy weight,
-:math:`w_o = s\,\tilde w_o` with :math:`s = \max_{\text{energy rows}} w_o`: residuals are
+Numerically the fitters see the weights *relative* to the largest energy 1/σ²,
+:math:`w_o = s\,\tilde w_o` with :math:`s = \max_{\text{energy rows}} \sigma_o^{-2}`:
+residuals are
 :math:`r = [\sqrt{\tilde w}(\hat o - o);\ \sqrt\lambda (x - x^\mathrm{prior})/p]` and
 ``least_squares`` and the scalar minimisers see :math:`\tilde F = \tfrac12 r\cdot r`
 (:math:`\nabla\tilde F = J_r^\top r`), of the order of the energy residuals in eV², whatever
@@ -98,10 +99,13 @@ class Problem:
             raise FitError(f"regularization must be a finite number >= 0, got {regularization}")
         if model.n_free == 0:
             raise FitError("every parameter is fixed: nothing to fit")
-        w_true = wt / sigma**2
-        energy_w = w_true[slices["energy"]]
-        self.scale = float(energy_w.max() if np.any(energy_w > 0) else w_true.max())
-        w = w_true if self.scale == 1.0 else w_true / self.scale
+        # relative to the largest 1/σ² of the energies (of any row, without energies):
+        # with one energy sigma the structure weights are used exactly as given
+        inv2 = 1.0 / sigma**2
+        energy_inv2 = inv2[slices["energy"]]
+        self.scale = float(energy_inv2.max() if energy_inv2.size else inv2.max())
+        rel = inv2 / self.scale
+        w = wt * rel
         self.model = model
         self.targets = targets
         self.y = y

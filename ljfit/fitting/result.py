@@ -68,6 +68,15 @@ class FitResult:
     warnings : list of str
     extra : dict
         Method-specific details (linear coefficients, number of starts, …).
+    lower_bound : float
+        A certified lower bound of the cost of *any* parameters inside the bounds (the
+        units of ``cost``)
+        (``nan`` when none is known: nonlinear scopes, ridge fits).
+    gap : float
+        (cost − lower_bound)/cost: how far this result can at most be from the global
+        optimum under the bounds (relative; ``nan`` without a bound).
+    certified : bool
+        ``gap <= 1e-9``: this result is the certified global optimum under the bounds.
     """
 
     method: str
@@ -97,6 +106,9 @@ class FitResult:
     extra: dict = field(default_factory=dict)
     observed: dict = field(default_factory=dict)
     reduced_chi2: float = float("nan")
+    lower_bound: float = float("nan")
+    gap: float = float("nan")
+    certified: bool = False
 
     @property
     def determined(self) -> bool:
@@ -120,6 +132,9 @@ class FitResult:
             "wall_time_s": float(self.wall_time),
             "success": bool(self.success),
             "message": str(self.message),
+            "lower_bound": _finite_or_none(self.lower_bound),
+            "gap": _finite_or_none(self.gap),
+            "certified": bool(self.certified),
             "reduced_chi2": float(self.reduced_chi2),
             **self.observable_metrics(),
         }
@@ -143,6 +158,16 @@ class FitResult:
             "n_stress_components": int(s.get("n", 0)),
         }
 
+    def certificate_text(self) -> str:
+        """One line on global optimality: certified, the gap to the bound, or nothing
+        (``""``) when no bound is known."""
+        if self.certified:
+            return "certified global optimum under the bounds"
+        if np.isfinite(self.gap):
+            return (f"not certified: within {self.gap:.3g} (relative) of the lower bound "
+                    f"{self.lower_bound:.8g}")
+        return ""
+
     def __repr__(self):
         vals = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
         flag = "" if self.success else " FAILED"
@@ -164,6 +189,9 @@ class FitResult:
             if kind != "energy":
                 lines.append(f"  {kind}: RMSE {d['rmse']:.6g} {units[kind]}, MAE "
                              f"{d['mae']:.6g} {units[kind]} ({d['n']} components)")
+        cert = self.certificate_text()
+        if cert:
+            lines.append(f"  {cert}")
         for name, value in self.params.items():
             se = self.stderr.get(name, np.nan)
             unit = "Å" if name.startswith("sigma") else "eV"
@@ -171,6 +199,11 @@ class FitResult:
             lines.append(f"  {name:<20s} {value:.8g}{se_txt} {unit}")
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def _finite_or_none(v):
+    v = float(v)
+    return v if np.isfinite(v) else None
 
 
 def _scaled_svd(jw):

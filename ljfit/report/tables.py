@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .. import __version__
-from .run import FLOAT_FORMAT, FitRun, _num, model_record
+from .run import FLOAT_FORMAT, FitRun, _clean, _num, model_record
 
 # ----------------------------------------------------------------------------------------
 # tables and documents
@@ -150,6 +150,10 @@ def metrics_document(run: FitRun) -> dict:
             jac_condition=_num(r.jac_condition),
             warnings=list(r.warnings),
         )
+        if "per_pair_lower_bound" in r.extra:
+            d["per_pair_lower_bound"] = _num(r.extra["per_pair_lower_bound"])
+        if "cone" in r.extra:  # the bounded linear solve: how the certificate was reached
+            d["cone"] = _clean(r.extra["cone"])
         methods[m] = d
     ds = dict(run.dataset.summary())
     doc = {

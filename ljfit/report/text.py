@@ -123,6 +123,9 @@ def markdown_report(run: FitRun, figures=()) -> str:
         if r.message:
             lines.append(f"- {m}: {r.message}")
     lines.append("")
+    cert = certificate_lines(run)
+    if cert:
+        lines += ["### Global optimality", ""] + [f"- {c}" for c in cert] + [""]
 
     warns = run.all_warnings()
     lines += ["## Warnings", ""]
@@ -195,6 +198,38 @@ def observables_line(run: FitRun) -> str:
     return text
 
 
+def certificate_lines(run: FitRun) -> list:
+    """What is proved about global optimality, one sentence per finding: the methods whose
+    result is the certified global optimum under the bounds, the gap of the others to the
+    certified lower bound, and for a mixing rule what it costs over the certified per-pair
+    optimum (``[]`` when nothing is known)."""
+    certified, gaps, pair = [], [], None
+    for m, r in run.results.items():
+        gap = _num(getattr(r, "gap", None))
+        if getattr(r, "certified", False):
+            certified.append(m)
+        elif gap is not None:
+            gaps.append(f"{m} within {gap:.3g} (relative) of the lower bound "
+                        f"{_fmt(r.lower_bound, 10)}")
+        if pair is None and _num(r.extra.get("per_pair_lower_bound")) is not None:
+            pair = r.extra["per_pair_lower_bound"]
+    lines = []
+    if certified:
+        lines.append("certified global optimum under the bounds: " + ", ".join(certified))
+    if gaps:
+        lines.append("not certified: " + "; ".join(gaps))
+    if pair is not None and run.best_result is not None:
+        best = run.best_result
+        price = best.cost - pair
+        rel = f" (+{100 * price / pair:.3g} %)" if pair > 0 else ""
+        lines.append(
+            f"the mixing rule costs {price:.4g}{rel} over the certified per-pair optimum "
+            f"{_fmt(pair, 8)} (costs χ²/2) under the bounds the element bounds imply (a lower "
+            "bound of any mixing-rule fit)"
+        )
+    return lines
+
+
 def summary_text(run: FitRun, out=None) -> str:
     """A short table for the terminal: per-method cost and RMSE, the best parameters,
     warnings and the output folder."""
@@ -223,6 +258,9 @@ def summary_text(run: FitRun, out=None) -> str:
                         for k in kinds)
         lines.append(f"{m:<16s} {_fmt(r.cost, 4):>11s} {_fmt(1000 * r.rmse, 4):>9s}{extra} "
                      f"{_fmt(r.r2, 5):>9s}  {status}")
+    cert = certificate_lines(run)
+    if cert:
+        lines += [""] + cert
     lines.append("")
     if best is None:
         lines.append("no method succeeded with defined parameters")
