@@ -21,23 +21,32 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import FitError
-from .global_ import fit_basinhopping, fit_differential_evolution, fit_dual_annealing
-from .linear import fit_linear, linear_applies, linear_refusal
-from .local import fit_least_squares, starting_point
+from .linear import linear_applies, linear_refusal
+from .local import starting_point
 from .problem import Problem
 from .result import FitResult
 from .targets import Sigmas, Targets
 
 __all__ = ["fit", "fit_problem", "make_problem", "fit_methods", "methods_for", "METHODS",
-           "FitResult", "Problem", "Sigmas", "Targets", "starting_point"]
+           "method_function", "FitResult", "Problem", "Sigmas", "Targets", "starting_point"]
 
+#: method name → "module:function" of this package; the global searches (and with them
+#: scipy's basinhopping, dual_annealing, differential_evolution) load only when asked for
 METHODS = {
-    "linear": fit_linear,
-    "least_squares": fit_least_squares,
-    "basinhopping": fit_basinhopping,
-    "dual_annealing": fit_dual_annealing,
-    "differential_evolution": fit_differential_evolution,
+    "linear": "linear:fit_linear",
+    "least_squares": "local:fit_least_squares",
+    "basinhopping": "global_:fit_basinhopping",
+    "dual_annealing": "global_:fit_dual_annealing",
+    "differential_evolution": "global_:fit_differential_evolution",
 }
+
+
+def method_function(method: str):
+    """The fitter of a method name (see :data:`METHODS`)."""
+    import importlib
+
+    module, name = METHODS[method].split(":")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
 #: what ``all`` means (differential_evolution is available by name)
 DEFAULT_METHODS = ("linear", "least_squares", "basinhopping", "dual_annealing")
 
@@ -136,7 +145,7 @@ def fit_problem(problem: Problem, method: str = "least_squares", *, seed: int | 
     # contention (measured: basinhopping on the example 13x slower with 2 OpenBLAS threads
     # on a busy 2-core machine), so a fit runs single-threaded.
     with _blas_controller().limit(limits=1, user_api="blas"):
-        return METHODS[method](problem, seed=seed, **options)
+        return method_function(method)(problem, seed=seed, **options)
 
 
 _CONTROLLER = []
