@@ -14,6 +14,13 @@
     separations, with the noise-free CH4–Ar3 interaction energy as ``energy=`` in the
     comment line, and its own ``truth.json``.
 
+``data/example_forces/cells.extxyz``
+    24 periodic Ar/Kr fcc cells (4 or 8 atoms, Kr fraction 0–75 %, strained and rattled)
+    with *total* energies, forces and stress: Lennard-Jones with Lorentz–Berthelot mixed
+    per-element parameters, cut at 6 Å and shifted, plus per-element reference energies
+    e0 (eV/atom) and Gaussian noise (1 meV/atom on energies, 10 meV/Å on forces,
+    1e-5 eV/Å³ on stress). ``truth.json`` holds everything.
+
 The energies are computed here with plain numpy, independently of ljfit, so that the data
 can serve as an oracle. The output is deterministic: running the script again rewrites
 identical files.
@@ -189,6 +196,91 @@ def make_tags_example(out: Path, rng: np.random.Generator) -> None:
     (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
 
 
+#: Ar/Kr per-element parameters (eV, Å), mixed by Lorentz–Berthelot; reference energies.
+FORCES_ELEMENTS = {"Ar": {"epsilon": 0.0104, "sigma": 3.40},
+                   "Kr": {"epsilon": 0.0140, "sigma": 3.65}}
+FORCES_E0 = {"Ar": -0.0421, "Kr": -0.0583}
+FORCES_CUTOFF = 6.0
+FORCES_NOISE = {"energy_per_atom": 0.001, "forces": 0.01, "stress": 1e-5}
+N_CELLS = 24
+
+
+def lj_periodic(symbols, positions, cell, elements, cutoff):
+    """Energy (shifted at the cutoff), forces and stress (ASE's sign, Voigt) of a periodic
+    cell by an explicit sum over ASE's neighbour list: every pair once from each side."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    atoms = Atoms(symbols, positions=positions, cell=cell, pbc=True)
+    i, j, d = neighbor_list("ijD", atoms, cutoff)  # both directions: weight 1/2
+    sym = np.asarray(symbols)
+    ea = np.array([elements[s]["epsilon"] for s in sym])
+    sa = np.array([elements[s]["sigma"] for s in sym])
+    eps, sig = np.sqrt(ea[i] * ea[j]), 0.5 * (sa[i] + sa[j])
+    r = np.linalg.norm(d, axis=1)
+    sr6, src6 = (sig / r) ** 6, (sig / cutoff) ** 6
+    e_pair = 4 * eps * (sr6 * sr6 - sr6) - 4 * eps * (src6 * src6 - src6)
+    dphi = 4 * eps * (-12 * sr6 * sr6 + 6 * sr6) / r  # dφ/dr
+    g = (0.5 * dphi / r)[:, None] * d  # ∂E/∂d, half per direction
+    forces = np.zeros((len(sym), 3))
+    np.add.at(forces, i, g)
+    np.add.at(forces, j, -g)
+    virial = g.T @ d  # Σ ∂E/∂d ⊗ d
+    stress = virial / abs(np.linalg.det(cell))
+    voigt = [stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2],
+             stress[0, 1]]
+    return 0.5 * float(e_pair.sum()), forces, np.array(voigt)
+
+
+def make_forces_example(out: Path, rng: np.random.Generator) -> None:
+    from ase.build import bulk
+
+    out.mkdir(parents=True, exist_ok=True)
+    clean = {}
+    with open(out / "cells.extxyz", "w") as fh:
+        for k in range(N_CELLS):
+            base = bulk("Ar", "fcc", a=5.5, cubic=True).repeat((1, 1, 1 + k % 2))
+            n = len(base)
+            n_kr = int(rng.integers(0, 3 * n // 4 + 1))
+            sym = ["Kr"] * n_kr + ["Ar"] * (n - n_kr)
+            rng.shuffle(sym)
+            cell = base.cell.array @ (np.eye(3) + rng.uniform(-0.02, 0.02, (3, 3)))
+            pos = base.get_scaled_positions() @ cell + rng.normal(scale=0.12, size=(n, 3))
+            cell, pos = np.round(cell, 8), np.round(pos, 8)
+            e, f, s = lj_periodic(sym, pos, cell, FORCES_ELEMENTS, FORCES_CUTOFF)
+            e += sum(FORCES_E0[x] for x in sym)
+            clean[f"cells[{k}]"] = round(e, 12)
+            e += FORCES_NOISE["energy_per_atom"] * n * rng.normal()
+            f = f + FORCES_NOISE["forces"] * rng.normal(size=f.shape)
+            s = s + FORCES_NOISE["stress"] * rng.normal(size=6)
+            full = np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
+            lattice = " ".join(f"{v:.8f}" for v in cell.ravel())
+            stress = " ".join(f"{v:.12g}" for v in full.ravel())
+            fh.write(f"{n}\n")
+            fh.write(f'Lattice="{lattice}" Properties=species:S:1:pos:R:3:forces:R:3 '
+                     f'energy={e:.12f} stress="{stress}" pbc="T T T"\n')
+            for x, p_, f_ in zip(sym, pos, f):
+                fh.write(f"{xyz_line(x, p_).rstrip()} {f_[0]:14.8f} {f_[1]:14.8f} "
+                         f"{f_[2]:14.8f}\n")
+    truth = {
+        "description": "periodic Ar/Kr fcc cells, total energies + forces + stress: LJ with "
+        "Lorentz-Berthelot mixed per-element parameters, cut at 6 A and shifted, plus "
+        "per-element reference energies e0, plus noise",
+        "scope": "per-element",
+        "mixing": "lorentz-berthelot",
+        "potential": "lj",
+        "cutoff": FORCES_CUTOFF,
+        "shift": True,
+        "noise": FORCES_NOISE,
+        "seed": SEED,
+        "parameters": {**{f"epsilon[{e}]": v["epsilon"] for e, v in FORCES_ELEMENTS.items()},
+                       **{f"sigma[{e}]": v["sigma"] for e, v in FORCES_ELEMENTS.items()},
+                       **{f"e0[{e}]": v for e, v in FORCES_E0.items()}},
+        "energies_noise_free": clean,
+    }
+    (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+
+
 def _flat(parameters: dict) -> dict:
     out = {}
     for pair in sorted(parameters):
@@ -207,7 +299,9 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(SEED)
     make_seed_example(args.out / "example", rng)
     make_tags_example(args.out / "example_tags", rng)
-    print(f"wrote {args.out / 'example'} and {args.out / 'example_tags'}")
+    make_forces_example(args.out / "example_forces", rng)
+    print(f"wrote {args.out / 'example'}, {args.out / 'example_tags'} and "
+          f"{args.out / 'example_forces'}")
 
 
 if __name__ == "__main__":

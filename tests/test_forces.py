@@ -463,3 +463,23 @@ def test_bad_reference_energy_files_name_the_line(tmp_path):
     bad.write_text("element,e0\nAr,-0.1\nKr,abc\n")
     with pytest.raises(DataError, match=r"e0.csv:3.*not a number"):
         ljfit.observe.read_reference_energies(bad)
+
+
+def test_shipped_force_example_recovers_its_truth(tmp_path):
+    """data/example_forces, fitted as data/README.md says, from the file to params.json:
+    every parameter within 3 standard errors of the truth, the reduced χ² near 1."""
+    import json
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "data" / "example_forces"
+    out = tmp_path / "o"
+    assert main(["fit", str(folder), "--cutoff", "6", "--shift", "--scope", "per-element",
+                 "--force-sigma", "0.01", "--stress-sigma", "1e-5", "--method",
+                 "least_squares", "--out", str(out), "--quiet", "--no-plots"]) == 0
+    truth = json.loads((folder / "truth.json").read_text())["parameters"]
+    doc = json.loads((out / "params.json").read_text())
+    for name, value in truth.items():
+        assert abs(doc["parameters"][name] - value) < 3 * doc["stderr"][name], name
+    metrics = json.loads((out / "metrics.json").read_text())["methods"]["least_squares"]
+    assert 0.8 < metrics["reduced_chi2"] < 1.25
+    assert metrics["n_force_components"] == 432 and metrics["n_stress_components"] == 144
