@@ -46,7 +46,7 @@ def cmd_fit(args) -> int:
     from ..report import (
         MAX_PROFILE_PARAMETERS,
         FitRun,
-        check_output_dir,
+        claim_output_dir,
         summary_text,
         write_results,
     )
@@ -64,7 +64,7 @@ def cmd_fit(args) -> int:
     with _Captured() as captured:
         ds = _read(args.path, read_opts)
         out = Path(args.out) if args.out else _default_out(ds)
-        check_output_dir(out, bool(args.force), protect)  # fail before the work
+        claim_output_dir(out, bool(args.force), protect)  # fail (and lock) before the work
         model = _build_model(ds, args)
         methods = methods_for(model, args.method or "all")
         if args.bootstrap and args.bootstrap_method and args.bootstrap_method not in methods:
