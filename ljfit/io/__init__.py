@@ -66,6 +66,17 @@ __all__ = [
 # -- the public entry point ------------------------------------------------------------------
 
 
+def check_weights(structures, display: str) -> None:
+    """Refuse structures that all have weight 0: nothing to fit. Checked where the file is
+    known (the fitter can only say "the weights")."""
+    if structures and all(st.weight == 0 for st in structures):
+        raise DataError(
+            f"every structure has weight 0 (info['weight'] of all {len(structures)}), so "
+            "there is nothing to fit; give at least one structure a positive weight",
+            display,
+        )
+
+
 def read_dataset(
     path,
     *,
@@ -194,6 +205,8 @@ def read_dataset(
             index=index,
             require_energies=require_energies,
         )
+    if require_energies:
+        check_weights(structures, display)
     return Dataset(
         structures, path=display, layout=layout, energy_unit=unit, group_mode=group_mode
     )
