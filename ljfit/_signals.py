@@ -100,23 +100,26 @@ def pause_for_test(point: str) -> None:
     """Test hook: stop at a named point so a test can send a signal there.
 
     Active only when the environment variable ``LJFIT_TEST_PAUSE`` is
-    ``<point>:<marker file>`` (set by the test suite, never by users): the process
-    creates the marker file, so the test knows it got there, then sleeps up to 60 s.
-    Points: ``reading``, ``fitting``, ``writing`` (files half written into the staging
-    folder), ``after-old-moved`` (the two-rename swap, between its renames) and
-    ``after-exchange`` (the atomic swap done, the old folder not yet deleted).
+    ``<point>:<marker file>[:<seconds>]`` (set by the test suite, never by users): the
+    process writes its PID into the marker file, so the test knows it got there, then
+    sleeps ``seconds`` (default 60; 0 marks the point and runs on). Points: ``reading``,
+    ``fitting`` (features computed, the fits next), ``writing`` (half of the files written
+    into the staging folder), ``after-old-moved`` (the two-rename swap, between its
+    renames), ``after-exchange`` / ``after-new-moved`` (the new folder in place, the old
+    one not yet deleted).
     """
     spec = os.environ.get("LJFIT_TEST_PAUSE")
     if not spec:
         return
-    name, _, marker = spec.partition(":")
+    name, _, rest = spec.partition(":")
     if name != point:
         return
+    marker, _, seconds = rest.partition(":")
     if marker:
         with open(marker, "w") as fh:
             fh.write(str(os.getpid()))
-    deadline = time.monotonic() + 60.0
+    deadline = time.monotonic() + (float(seconds) if seconds else 60.0)
     while time.monotonic() < deadline:
-        time.sleep(0.01)  # short steps: a held (deferred) signal must not end the pause
+        time.sleep(0.01)  # short steps: a held (deferred) signal must end the pause
         if _state["pending"] is not None:
             return

@@ -51,17 +51,24 @@ def find_duplicate_atoms(positions, cell=None, pbc=None) -> tuple[int, int, floa
     Returns
     -------
     (i, j, distance) or None
-        Zero-based atom indices ``i < j`` (the lowest such pair) and their distance in Å.
+        Zero-based atom indices ``i < j`` (the lowest such pair) and their distance in Å;
+        None also when the positions are not finite or a periodic cell is singular (not
+        this function's to judge: :class:`~ljfit.dataset.Structure` refuses both).
     """
     from scipy.spatial import cKDTree
 
     pos = np.asarray(positions, dtype=float)
-    if len(pos) < 2:
-        return None
+    if len(pos) < 2 or not np.all(np.isfinite(pos)):
+        return None  # NaN/inf positions: Structure refuses them, naming the file and frame
     if pbc is not None and np.any(pbc):
         from ase.geometry import wrap_positions
 
-        pos = wrap_positions(pos, np.asarray(cell, dtype=float), pbc=pbc)
+        cell = np.asarray(cell, dtype=float)
+        if not (np.all(np.isfinite(cell)) and abs(np.linalg.det(cell)) > 1e-9):
+            # a periodic cell of zero volume (or no lattice at all): cannot wrap, and
+            # Structure refuses it ("singular cell"), naming the file and frame
+            return None
+        pos = wrap_positions(pos, cell, pbc=pbc)
     pairs = cKDTree(pos).query_pairs(MIN_DISTANCE, output_type="ndarray")
     if len(pairs) == 0:
         return None
