@@ -155,7 +155,11 @@ _potential = _library_type("potentials", "parse_potential", _potential_name)
 
 def _methods(text) -> str:
     if isinstance(text, (list, tuple)):
-        text = ",".join(map(str, text))
+        if not all(isinstance(t, str) for t in text):
+            raise argparse.ArgumentTypeError(f"expected method names, got {_show(text)}")
+        text = ",".join(text)
+    elif not isinstance(text, str):
+        raise argparse.ArgumentTypeError(f"expected method names, got {_show(text)}")
     items = [m.strip() for m in str(text).split(",") if m.strip()]
     if not items:
         raise argparse.ArgumentTypeError("give at least one method")
@@ -475,7 +479,7 @@ def _config_value(action, key, value, where):
             values = value if isinstance(value, list) else [value]
             return [action.type(v) for v in values]
         if action.dest == "method" and isinstance(value, list):
-            value = ",".join(map(str, value))
+            value = _methods(value)
         if isinstance(value, (dict, list)):
             raise bad(f"expected a single value, got {_show(value)}")
         if action.type is not None:
