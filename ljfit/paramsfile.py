@@ -218,7 +218,8 @@ def _check_parameters(values, display, require_values) -> dict:
         raise DataError("parameters: empty (no parameter values)", display)
     out, undefined = {}, []
     for name, v in values.items():
-        where = f"parameters.{name}" if len(name) <= 60 else "parameters"
+        shown = name if len(name) <= 60 and name.isprintable() else _show(name)
+        where = f"parameters.{shown}"
         if not _NAME.match(name):
             raise DataError(f"{where}: expected names epsilon[KEY], sigma[KEY] or offset, "
                             f"got {_show(name)}", display)

@@ -33,7 +33,7 @@ import numpy as np
 from ..dataset import Dataset
 from ..errors import DataError
 from .asefiles import _read_ase_files
-from .common import POSITION_TOLERANCE, find_duplicate_atoms
+from .common import MAX_COORDINATE, POSITION_TOLERANCE, find_duplicate_atoms
 from .energies_csv import read_energies_csv
 from .groups import FRAGMENT_BOND_SCALE, assign_groups, groups_for_atoms, parse_groups
 from .paths import (
@@ -64,6 +64,22 @@ __all__ = [
 
 
 # -- the public entry point ------------------------------------------------------------------
+
+
+def check_coordinates(structures) -> None:
+    """Refuse atoms or cell vectors beyond ±:data:`MAX_COORDINATE` Å (a corrupted number,
+    like 1e308, that would overflow every distance), naming the structure's file."""
+    for st in structures:
+        for what, arr in (("atom", st.positions), ("cell vector", st.cell)):
+            bad = np.flatnonzero(np.any(np.abs(arr) > MAX_COORDINATE, axis=1))
+            if bad.size:
+                i = int(bad[0])
+                value = float(np.max(np.abs(arr[i])))
+                raise DataError(
+                    f"{what} {i + 1} has a coordinate of magnitude {value:.3g} Å; beyond "
+                    f"±{MAX_COORDINATE:g} Å it is no atomic structure (a corrupted number?)",
+                    st.source or st.name,
+                )
 
 
 def check_weights(structures, display: str) -> None:
@@ -205,6 +221,7 @@ def read_dataset(
             index=index,
             require_energies=require_energies,
         )
+    check_coordinates(structures)
     if require_energies:
         check_weights(structures, display)
     return Dataset(

@@ -20,6 +20,10 @@ from ..errors import DataError
 
 _ELEMENTS = frozenset(chemical_symbols[1:])  # 'X' (dummy, Z = 0) is not an element
 
+#: Largest |coordinate| (Å) of an atom or a cell vector component: 100 µm is no atomic
+#: structure, and squared distances of coordinates near 1e154 overflow.
+MAX_COORDINATE = 1e6
+
 #: Largest difference (Å) between a substrate atom of ``p_N.xyz`` and of ``p_N_extended.xyz``.
 POSITION_TOLERANCE = 1e-4
 
@@ -58,13 +62,15 @@ def find_duplicate_atoms(positions, cell=None, pbc=None) -> tuple[int, int, floa
     from scipy.spatial import cKDTree
 
     pos = np.asarray(positions, dtype=float)
-    if len(pos) < 2 or not np.all(np.isfinite(pos)):
-        return None  # NaN/inf positions: Structure refuses them, naming the file and frame
+    if len(pos) < 2 or not np.all(np.abs(pos) <= MAX_COORDINATE):
+        # NaN/inf or absurd positions (a KD-tree overflows on 1e308): refused by
+        # Structure and read_dataset, which name the file and frame
+        return None
     if pbc is not None and np.any(pbc):
         from ase.geometry import wrap_positions
 
         cell = np.asarray(cell, dtype=float)
-        if not (np.all(np.isfinite(cell)) and abs(np.linalg.det(cell)) > 1e-9):
+        if not (np.all(np.abs(cell) <= MAX_COORDINATE) and abs(np.linalg.det(cell)) > 1e-9):
             # a periodic cell of zero volume (or no lattice at all): cannot wrap, and
             # Structure refuses it ("singular cell"), naming the file and frame
             return None

@@ -14,6 +14,7 @@ from ..dataset import GROUP_A, GROUP_B, Structure
 from ..errors import DataError
 from .common import (
     _ELEMENTS,
+    MAX_COORDINATE,
     POSITION_TOLERANCE,
     _csv_lookup,
     _natural_key,
@@ -160,6 +161,18 @@ def _structure_number(digits: str, where: str) -> int:
     return n
 
 
+def _check_magnitude(positions, display: str, first_lineno: int) -> None:
+    """A coordinate beyond ±MAX_COORDINATE Å (1e308: a corrupted number) is refused with
+    its line before any distance is computed (its square overflows)."""
+    bad = np.flatnonzero(np.any(np.abs(positions) > MAX_COORDINATE, axis=1))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"coordinate of magnitude {np.max(np.abs(positions[i])):.3g} Å; beyond "
+            f"±{MAX_COORDINATE:g} Å it is no atomic position (a corrupted number?)",
+            f"{display}:{first_lineno + i}")
+
+
 def _gaps(numbers: list, show: int = 20) -> tuple:
     """(how many numbers in 1..max(numbers) are missing, the first ``show`` of them), in
     time proportional to ``len(numbers)``, not to the largest number."""
@@ -242,6 +255,7 @@ def _read_seed_folder(
     for n in numbers:
         ext_file = os.path.join(display, exts[n])
         ext_syms, ext_pos, ext_line0 = _read_extended_file(folder / exts[n], ext_file)
+        _check_magnitude(ext_pos, ext_file, ext_line0)
         name = Path(subs.get(n, f"p_{n}.xyz")).stem
         energy = None
         if n in subs:
@@ -249,6 +263,7 @@ def _read_seed_folder(
             sub_syms, sub_pos, energy = _read_substrate_file(
                 folder / subs[n], sub_file, need_energy=csv_energies is None
             )
+            _check_magnitude(sub_pos, sub_file, 3)
             n_sub = n_substrate if n_substrate is not None else len(sub_syms)
             m = min(n_sub, len(sub_syms), len(ext_syms))
             bad = np.flatnonzero(np.asarray(ext_syms[:m]) != np.asarray(sub_syms[:m]))
