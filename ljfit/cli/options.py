@@ -447,7 +447,7 @@ def _load_config(path) -> dict:
                              max_bytes=MAX_CONFIG_BYTES, what="config file")
     try:
         return tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # TOMLDecodeError; a 5000-digit integer
         raise DataError(f"not a valid TOML file ({_show(str(exc), 200)[1:-1]})",
                         str(path)) from None
     except RecursionError:
