@@ -14,7 +14,6 @@ import errno
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -565,6 +564,7 @@ def test_no_space_left_while_writing(tmp_path, monkeypatch, capsys):
 def test_file_size_limit_while_writing(tmp_path):
     # a real EFBIG from the kernel: RLIMIT_FSIZE in the child (ljfit ignores SIGXFSZ
     # itself, so the default "killed, core dumped" does not happen)
+    resource = pytest.importorskip("resource")
     res, earlier = _earlier_results(tmp_path)
 
     def limit():
