@@ -678,8 +678,9 @@ def test_absurd_numbers_on_the_command_line(tmp_path, capsys, argv, needle):
     ("a = " + "{b = " * 3000 + "1" + "}" * 3000 + "\n", "nested too deeply"),
     ("method = " + "[" * 200 + "]" * 200 + "\n", "method"),
     ("potential = 'mie:1000:6'\n", "potential"),
+    ("bootstrap = 1" + "0" * 5000 + "\n", "not a valid TOML file"),
 ], ids=["huge-int", "huge-n-starts", "deep-arrays", "deep-inline-tables",
-        "nested-value", "mie-1000"])
+        "nested-value", "mie-1000", "5000-digits"])
 def test_hostile_config(tmp_path, capsys, text, needle):
     cfg = tmp_path / "c.toml"
     cfg.write_text(text)
@@ -784,6 +785,31 @@ def test_oversized_config_and_params_are_refused(tmp_path, capsys):
     _one_error_line(capsys.readouterr().err, "big.toml", "larger than")
 
 
+def test_absurd_coordinates(tmp_path, capsys):
+    # found by the fuzz suite: 1e308 overflowed the duplicate-atom check (internal error)
+    folder = _seed_copy(tmp_path / "data")
+    lines = (folder / "p_2_extended.xyz").read_text().split("\n")
+    fields = lines[11].split()
+    lines[11] = " ".join([fields[0], "1e308", *fields[2:]])
+    (folder / "p_2_extended.xyz").write_text("\n".join(lines))
+    assert main(["fit", str(folder), "--out", str(tmp_path / "o"), *FAST]) == 2
+    _one_error_line(capsys.readouterr().err, "p_2_extended.xyz:12", "1e+308")
+    path = tmp_path / "far.extxyz"
+    path.write_text("2\nenergy=-1.0\nAr 0 0 0\nAr 1e300 0 0\n")
+    with pytest.raises(DataError, match=r"far\.extxyz\[0\].*atom 2 .*1e\+300"):
+        ljfit.read_dataset(path)
+
+
+def test_nan_coordinate_in_extxyz_names_file_and_frame(tmp_path):
+    # the duplicate-atom check (shared by the readers) crashed on NaN before Structure
+    # could name the file and frame
+    path = tmp_path / "nan.extxyz"
+    path.write_text("2\nenergy=-1.0\nAr 0 0 0\nAr 3 0 0\n2\nenergy=-1.0\nAr 0 0 0\n"
+                    "Ar nan 0 0\n")
+    with pytest.raises(DataError, match=r"nan\.extxyz\[1\].*NaN"):
+        ljfit.read_dataset(path)
+
+
 @pytest.mark.parametrize("frame, needle", [
     ('Lattice="0 0 0 0 0 0 0 0 0" pbc="T T T"', "singular cell"),
     ('pbc="T T T"', "singular cell"),
@@ -837,6 +863,7 @@ TAMPERED = [
     ("value-string", _set(["parameters", EPS], "0.01"), EPS),
     ("value-bool", _set(["parameters", EPS], True), EPS),
     ("bad-name", lambda d: d["parameters"].update({"gamma[Ar]": 1.0}), "gamma[Ar]"),
+    ("name-newline", lambda d: d["parameters"].update({"\n": None}), 'parameters."\\n"'),
     ("cutoff-string", _set(["model", "cutoff"], "ten"), "model.cutoff"),
     ("cutoff-negative", _set(["model", "cutoff"], -3.0), "model.cutoff"),
     ("scope-unknown", _set(["model", "scope"], "per-galaxy"), "model.scope"),
