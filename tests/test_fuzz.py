@@ -75,7 +75,8 @@ class Hang(Exception):
 @contextlib.contextmanager
 def no_hang(seconds=HANG_SECONDS):
     """Interrupt the block after ``seconds`` (SIGALRM; main thread of a POSIX process)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    if not hasattr(signal, "setitimer") or (threading.current_thread()
+                                            is not threading.main_thread()):
         yield
         return
 
@@ -434,12 +435,14 @@ OPTION_KEYS = ["scope", "mixing", "potential", "cutoff", "shift", "offset", "met
 toml_scalars = (st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
                 | st.floats(allow_nan=True, allow_infinity=True)
                 | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20))
-toml_values = st.recursive(
-    toml_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), inner, max_size=3),
-    max_leaves=8,
-)
+toml_keys = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+
+
+def _toml_containers(inner):
+    return st.lists(inner, max_size=3) | st.dictionaries(toml_keys, inner, max_size=3)
+
+
+toml_values = st.recursive(toml_scalars, _toml_containers, max_leaves=8)
 
 
 def _toml(value) -> str:

@@ -98,7 +98,9 @@ def _show(value, limit=60) -> str:
         text = repr(value)
     except RecursionError:
         text = f"<{type(value).__name__} nested too deeply>"
-    return text if len(text) <= limit else f"{text[:limit - 20]}...{text[-12:]} ({len(text)} characters)"
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 20]}...{text[-12:]} ({len(text)} characters)"
 
 
 def _bounded(minimum, key):
@@ -223,7 +225,8 @@ def _value_item(text, what="NAME=VALUE"):
     try:
         v = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{name}: VALUE must be a number, got {_show(value)}") from None
+        raise argparse.ArgumentTypeError(
+            f"{name}: VALUE must be a number, got {_show(value)}") from None
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"{name}: VALUE must be finite, got {_show(value)}")
     return name, v

@@ -103,7 +103,8 @@ _KINDS = (
 
 
 def file_kind(mode: int) -> str:
-    """What a non-regular ``st_mode`` is, in words (``"a folder"``, ``"a named pipe (FIFO)"``...)."""
+    """What a non-regular ``st_mode`` is, in words (``"a folder"``, ``"a named pipe
+    (FIFO)"`` ...)."""
     for test, words in _KINDS:
         if test(mode):
             return words

@@ -154,7 +154,8 @@ def _structure_number(digits: str, where: str) -> int:
     """N of ``p_N.xyz`` (ASCII digits), refusing absurd values at once."""
     n = int(digits)  # at most 255 digits: a file name is at most 255 bytes
     if n > MAX_STRUCTURE_NUMBER:
-        shown = digits if len(digits) <= 20 else f"{digits[:8]}...{digits[-4:]} ({len(digits)} digits)"
+        shown = (digits if len(digits) <= 20
+                 else f"{digits[:8]}...{digits[-4:]} ({len(digits)} digits)")
         raise DataError(
             f"structure number {shown} is absurdly large (p_N files are numbered 1, 2, ... "
             f"up to at most {MAX_STRUCTURE_NUMBER:_}); rename the file", where)

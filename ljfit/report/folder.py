@@ -254,7 +254,8 @@ class _Claim:
         try:
             self.real_out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _write_error(exc, self.display, "cannot create the folder for the results") from None
+            raise _write_error(exc, self.display,
+                               "cannot create the folder for the results") from None
         for _ in range(100):
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
@@ -268,7 +269,8 @@ class _Claim:
                 holder = _read_pid(fd)
                 os.close(fd)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise _write_error(exc, self.display, "cannot lock the results folder") from None
+                    raise _write_error(exc, self.display,
+                                       "cannot lock the results folder") from None
                 who = f"process {holder}" if holder else "another process"
                 raise DataError(
                     f"another ljfit run ({who}) is writing this results folder; wait for it "
