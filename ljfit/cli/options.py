@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", metavar="DIR",
                    help="results folder (default results/<dataset name>/)")
     g.add_argument("--force", action="store_true", default=None,
-                   help="replace DIR when it exists and is not empty")
+                   help="replace DIR when it exists and is not empty (never a folder that "
+                        "holds or lies inside an input; one run per folder at a time)")
     g.add_argument("--no-plots", action="store_true", default=None,
                    help="write no figures (and compute no cost profiles)")
     _add_common(p)
@@ -402,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="FILE", help="CSV file (default: standard output)")
     g.add_argument("--force", action="store_true", default=None,
-                   help="replace FILE when it exists")
+                   help="replace FILE when it exists (never one of the inputs)")
     _add_common(p)
     p.set_defaults(func="predict:cmd_predict")
 
