@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example"
 TAGS = ROOT / "data" / "example_tags"
 FAST = ["--method", "linear", "--no-plots", "--quiet"]
-#: the files of a results folder written with FAST
-NO_PLOT_FILES = {"parameters.csv", "params.json", "predictions.csv", "metrics.json",
-                 "lammps.in", "report.md"}
+#: files every results folder holds (others -- LAMMPS files, force tables -- vary by version
+#: and data; report.md and metrics.json are written last)
+CORE_FILES = {"parameters.csv", "params.json", "predictions.csv", "metrics.json", "report.md"}
 #: run the command line with the two-rename fallback instead of renameat2(RENAME_EXCHANGE)
 FALLBACK = ("import sys, ljfit.report.folder as f; f.USE_EXCHANGE = False; "
             "from ljfit.cli import main; sys.exit(main(sys.argv[1:]))")
@@ -66,6 +66,15 @@ def _hidden(folder: Path) -> list:
 
 def _snapshot(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _complete_new_run(res: Path) -> None:
+    """``res`` is the complete folder of a new run, nothing of the earlier one left."""
+    names = {p.name for p in res.iterdir()}
+    assert CORE_FILES <= names, names
+    assert "notes.txt" not in names  # the earlier folder's
+    assert json.loads((res / "params.json").read_text()).get("earlier") is None
+    assert "ljfit_version" in json.loads((res / "metrics.json").read_text())
 
 
 def _earlier_results(parent: Path, name="res") -> tuple:
@@ -309,7 +318,7 @@ def test_signal_between_the_two_renames_is_held_until_they_are_done(tmp_path, si
     assert rc == code
     _one_error_line(err, prefix="ljfit: interrupted")
     # never half: the new folder is complete, the old one gone, nothing hidden left
-    assert {p.name for p in res.iterdir()} == NO_PLOT_FILES
+    _complete_new_run(res)
     assert _hidden(tmp_path) == []
 
 
@@ -335,7 +344,7 @@ def test_sigkill_after_the_atomic_exchange(tmp_path):
     _wait_for(marker, proc)
     proc.kill()
     _finish(proc)
-    assert {p.name for p in res.iterdir()} == NO_PLOT_FILES  # the new one, complete
+    _complete_new_run(res)
     leftovers = [n for n in _hidden(tmp_path) if n.startswith(".ljfit-new-res-")]
     assert len(leftovers) == 1  # the earlier folder under the staging name
     assert main(_fit_argv(res)) == 0
@@ -386,7 +395,7 @@ def test_recovery_touches_only_its_own_leftovers(tmp_path):
 def _consistent_run(res: Path) -> str:
     """The results folder is one complete run: every file present and all from the same
     dataset. Returns that dataset's name."""
-    assert {p.name for p in res.iterdir()} == NO_PLOT_FILES
+    _complete_new_run(res)
     metrics = json.loads((res / "metrics.json").read_text())
     params = json.loads((res / "params.json").read_text())
     names = (res / "predictions.csv").read_text().splitlines()[1:]
@@ -519,7 +528,7 @@ def test_sigkill_at_each_stage_then_the_next_run_cleans_up(tmp_path, point):
     if point == "writing":
         assert any(n.startswith(".ljfit-new-res-") for n in left), left
     assert main(_fit_argv(res)) == 0
-    assert {p.name for p in res.iterdir()} == NO_PLOT_FILES
+    _complete_new_run(res)
     assert _hidden(tmp_path) == []
 
 
