@@ -23,13 +23,10 @@ By default this reproduces the fitted model exactly: same pair selection, cutoff
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from .errors import DataError, FitError
+from .errors import FitError
 from .features import pair_list
 from .features.slots import site_index as _site_index
 from .params import normalize_mixing, normalize_scope, resolve_pair
@@ -97,28 +94,27 @@ class LJCalculator(Calculator):
 
     @classmethod
     def from_file(cls, path, **overrides) -> "LJCalculator":
-        """Build from the ``params.json`` a fit writes (model description + best parameters)."""
-        path = Path(path)
-        try:
-            doc = json.loads(path.read_text())
-            model = doc["model"]
-            values = doc["parameters"]
-        except FileNotFoundError:
-            raise DataError("no such file", str(path)) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"not a JSON parameter file ({exc})", str(path)) from None
-        except (KeyError, TypeError) as exc:
-            raise DataError(f"not an ljfit params.json: missing {exc}", str(path)) from None
+        """Build from the ``params.json`` a fit writes (model description + best parameters).
+
+        The document is validated first (:func:`ljfit.paramsfile.load_params`): a
+        missing key, a wrong type, a NaN or out-of-range value, an unknown scope or
+        potential raise :class:`~ljfit.errors.DataError` naming the file and the key.
+        Keyword arguments override the recorded settings (``cutoff=``, ``groups=`` ...).
+        """
+        from .paramsfile import load_params
+
+        doc = load_params(path)
+        model = doc["model"]
         kwargs = dict(
             scope=model["scope"],
             mixing=model.get("mixing") or "lorentz-berthelot",
-            potential=model.get("potential", "lj"),
-            cutoff=model.get("cutoff"),
-            shift=bool(model.get("shift", False)),
+            potential=model["potential"],
+            cutoff=model["cutoff"],
+            shift=model["shift"],
             groups=model.get("groups") or "all",
         )
         kwargs.update(overrides)
-        return cls(values, **kwargs)
+        return cls(doc["parameters"], **kwargs)
 
     # ----------------------------------------------------------------------------------
     def _reference_energies(self, atoms) -> np.ndarray:

@@ -82,11 +82,18 @@ def _case(tmp, name):
                              pbc=[True, True, False]), energy=-0.01)
         write(f, [a, a], format="extxyz")
         return f, {"groups": "all"}
+    if name == "no-lattice-no-pbc":  # hand-written extended XYZ: ASE makes it a cluster
+        f.write_text("2\nenergy=-1.0\nAr 0 0 0\nAr 3.5 0 0\n"
+                     "2\nenergy=-0.5 name=x\nAr 0 0 0\nAr 4.0 0 0\n")
+        return f, {"groups": "all"}
+    if name == "pbc-key-only":
+        f.write_text('2\nenergy=-1.0 pbc="F F F"\nAr 0 0 0\nAr 3.5 0 0\n')
+        return f, {"groups": "all"}
     raise AssertionError(name)
 
 
 CASES = ["argon-forces-stress", "dimers-tags-names-weights", "Energy-key", "virial",
-         "slab-pbc-TTF"]
+         "slab-pbc-TTF", "no-lattice-no-pbc", "pbc-key-only"]
 SHIPPED = sorted(str(p) for p in DATA.rglob("*.extxyz")) + sorted(
     str(p) for p in DATA.rglob("*.xyz") if "_extended" not in p.name and "p_" not in p.name)
 

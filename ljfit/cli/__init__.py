@@ -2,7 +2,12 @@
 
 Exit codes: 0 success; 2 bad input or usage (one line ``ljfit: error: <file>: <what>`` on
 stderr, no traceback); 1 anything unexpected (``ljfit: internal error: ...``, the
-traceback only with ``--debug``); 130 interrupted.
+traceback only with ``--debug``); 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (one
+line ``ljfit: interrupted``, at any moment, imports included; see :mod:`ljfit._signals`).
+
+This package is the console script's entry point, so importing it stays cheap (no numpy,
+scipy or ASE): :func:`main` installs the signal handlers first and only then imports the
+command it runs.
 
 Every option of a command can also be set in a TOML file given by ``--config FILE`` (keys
 are the option names, with dashes or underscores; a table named after the command, e.g.
@@ -19,11 +24,14 @@ import os
 import sys
 import traceback
 
+from .. import _signals
 from ..errors import LJFitError
 from .options import _UsageError, build_parser, parse_args
 
 __all__ = ["main", "build_parser", "parse_args"]
 
+#: longest message printed (a message quoting a 1 MB line of a file is no help)
+_MAX_MESSAGE = 400
 
 
 # ----------------------------------------------------------------------------------------
@@ -46,11 +54,42 @@ def _blas_threads():
 
 
 def _one_line(text) -> str:
-    return " ".join(str(text).split())
+    """Whitespace runs folded to one space; an overlong text keeps its start and its end."""
+    text = " ".join(str(text).split())
+    if len(text) > _MAX_MESSAGE:
+        keep = _MAX_MESSAGE // 2 - 10
+        text = f"{text[:keep]} [... {len(text) - 2 * keep} characters ...] {text[-keep:]}"
+    return text
+
+
+def _interrupted() -> int:
+    print("ljfit: interrupted", file=sys.stderr)
+    return _signals.exit_code()
+
+
+def _release_output_locks() -> None:
+    """Release the results-folder locks this run still holds (an error or an interrupt
+    before the folder was written); only if the results writer was ever imported."""
+    folder = sys.modules.get("ljfit.report.folder")
+    if folder is not None:
+        folder.release_claims()
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code (0, 1, 2 or 130)."""
+    """Run the command line; returns the exit code (0, 1, 2, 130 or 143)."""
+    restore = _signals.install()  # first: a Ctrl-C from here on ends in one line
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # between the handlers of _main (e.g. while printing)
+        return _interrupted()
+    finally:
+        try:
+            _release_output_locks()
+        finally:
+            restore()
+
+
+def _main(argv) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     debug = "--debug" in argv
     try:
@@ -63,6 +102,8 @@ def main(argv=None) -> int:
     except LJFitError as exc:
         print(f"ljfit: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return _interrupted()
     debug = debug or bool(getattr(args, "debug", False))
     try:
         with _blas_threads():
@@ -75,8 +116,7 @@ def main(argv=None) -> int:
         print(f"ljfit: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("ljfit: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except OSError as exc:
         if debug:
             traceback.print_exc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob as _glob
 import os
 import re
 import sys
@@ -28,12 +29,20 @@ def _reading_options(args) -> dict:
     }
 
 
-def _read(path, options: dict, require_energies=True):
-    from ..io import read_dataset
+def _read(path, options: dict, require_energies=True, weighted=True):
+    """Read the dataset; ``weighted``: the command uses the weights of the energies (all
+    but predict), so all-zero weights are refused naming the input."""
+    from .. import _signals
+    from ..io import check_weights, read_dataset
 
     if isinstance(path, (list, tuple)) and len(path) == 1:
         path = path[0]
-    return read_dataset(path, require_energies=require_energies, **options)
+    _signals.pause_for_test("reading")
+    ds = read_dataset(path, require_energies=require_energies, **options)
+    if weighted and ds.has_energies:
+        shown = " ".join(map(str, path)) if isinstance(path, (list, tuple)) else str(path)
+        check_weights(ds.structures, shown)
+    return ds
 
 
 def _sigmas(dataset, args):
@@ -126,6 +135,9 @@ def _build_model(dataset, args, with_bounds=True, scope=None, fit_plan=None, fea
             spec = spec.with_fixed(fixed)
     if spec is not model.spec:
         model = model.with_spec(spec)
+    from .. import _signals
+
+    _signals.pause_for_test("fitting")  # test hook: features computed, the fits come next
     return model
 
 
@@ -166,17 +178,31 @@ def _default_out(dataset) -> Path:
     return Path("results") / name
 
 
-def _input_paths(args) -> list:
+def _input_paths(args, extra=()) -> list:
+    """Every path the command reads, for the checks that keep the output away from them.
+
+    The input PATH (a folder: the folder and every entry in it, whose symbolic links the
+    checks resolve -- an input file may be a link into the output folder; a glob pattern:
+    the files it matches and the folder it looks into), ``--energies-csv``, ``--config``
+    and ``extra`` (the params.json of ``predict``); ``~`` expanded.
+    """
     paths = []
     given = getattr(args, "path", None)
     given = list(given) if isinstance(given, (list, tuple)) else [given]
     for p in (*given, getattr(args, "energies_csv", None), getattr(args, "config", None),
-              getattr(args, "reference_energies", None)):
+              getattr(args, "reference_energies", None), *extra):
         if not p or p in ("fit", "none", "auto"):
             continue
-        p = str(p)
-        # a glob pattern: protect the folder it looks into
-        while any(c in p for c in "*?["):
-            p = os.path.dirname(p) or "."
+        p = os.path.expanduser(str(p))
+        if _glob.has_magic(p):
+            paths.extend(_glob.glob(p))
+            while _glob.has_magic(p):  # protect the folder the pattern looks into
+                p = os.path.dirname(p) or "."
         paths.append(p)
+        if os.path.isdir(p):
+            try:
+                with os.scandir(p) as entries:
+                    paths.extend(e.path for e in entries)
+            except OSError:
+                pass  # unreadable: the reader will say so
     return paths

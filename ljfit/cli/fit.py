@@ -50,7 +50,7 @@ def cmd_fit(args) -> int:
     from ..report import (
         MAX_PROFILE_PARAMETERS,
         FitRun,
-        check_output_dir,
+        claim_output_dir,
         summary_text,
         write_results,
     )
@@ -79,7 +79,7 @@ def cmd_fit(args) -> int:
         else:
             ds = _read(args.path, read_opts)
         out = Path(args.out) if args.out else _default_out(ds)
-        check_output_dir(out, bool(args.force), protect)  # fail before the work
+        claim_output_dir(out, bool(args.force), protect)  # fail (and lock) before the work
         fit_plan = _plan(ds, args)
         notes.extend(fit_plan.notes)
         model = _build_model(ds, args, fit_plan=fit_plan, features=features)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
+import os
 
 from .. import __version__
 from ..errors import DataError, FitError
-from ..params import normalize_mixing, normalize_scope
-from ..potentials import parse_potential
+from ..paramsfile import MAX_EXPONENT
 
 _SCOPES_HELP = "per-site|per-element|per-pair"
 _METHODS_HELP = "linear, least_squares, basinhopping, dual_annealing, differential_evolution"
@@ -40,39 +39,76 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 def _float(text) -> float:
     if isinstance(text, bool):
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {_show(text)}")
     try:
         return float(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {_show(text)}") from None
 
 
 def _positive_float(text) -> float:
     v = _float(text)
     if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {_show(text)}")
     return v
 
 
 def _nonneg_float(text) -> float:
     v = _float(text)
     if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {_show(text)}")
     return v
 
 
-def _int(text, minimum=None) -> int:
+#: Upper limits of the integer options, checked before any work: a count beyond them is a
+#: typo or an attack (``--bootstrap 10^20`` asked numpy for a 10^20-row array), never a
+#: plan. Each is far above what a run on one machine can use.
+MAX_INT = {
+    "n_substrate": 10**9,   # atoms
+    "bootstrap": 10**6,     # resamples: one fit each
+    "cv": 10**6,            # folds (never more than the structures anyway)
+    "niter": 10**6,         # basin-hopping steps
+    "maxiter": 10**7,       # iterations of a global search
+    "n_starts": 10**4,      # extra least-squares starts
+    "seed": 2**64 - 1,      # numpy seeds are unsigned 64-bit words
+}
+
+
+def _int(text, minimum=None, maximum=None) -> int:
     if isinstance(text, bool):
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer, got {_show(text)}")
     if isinstance(text, float) and text.is_integer():
         text = int(text)
     try:
         v = int(str(text).strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    except ValueError:  # not an integer, or more than 4300 digits
+        raise argparse.ArgumentTypeError(f"expected an integer, got {_show(text)}") from None
     if minimum is not None and v < minimum:
-        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {_show(text)}")
+    if maximum is not None and v > maximum:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer <= {maximum:_}, got {_show(text)}")
     return v
+
+
+def _show(value, limit=60) -> str:
+    """``repr`` of a value for a message, cut to ``limit`` characters (a value quoted from a
+    file or a config may be megabytes long, or nested thousands of levels deep)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deeply>"
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 20]}...{text[-12:]} ({len(text)} characters)"
+
+
+def _bounded(minimum, key):
+    def convert(text):
+        return _int(text, minimum, MAX_INT[key])
+
+    convert.__name__ = key  # argparse names the type in some messages
+    return convert
 
 
 def _positive_int(text) -> int:
@@ -84,30 +120,48 @@ def _nonneg_int(text) -> int:
 
 
 def _seed(text) -> int:
-    return _int(text, 0)
+    return _int(text, 0, MAX_INT["seed"])
 
 
-def _library_type(parse):
+def _library_type(module, name, check=None):
     """An argparse type from a library parser: its FitError becomes the usage error, with
-    the library's own message (which lists the valid choices), so the two never disagree."""
+    the library's own message (which lists the valid choices), so the two never disagree.
+    The library module is imported on first use (it imports numpy; ``--help`` does not
+    need it)."""
 
     def convert(text):
+        import importlib
+
+        parse = getattr(importlib.import_module(f"ljfit.{module}"), name)
         try:
-            return parse(text)
+            value = parse(text)
         except FitError as exc:
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+        return check(value, text) if check else value
 
     return convert
 
 
-_scope = _library_type(normalize_scope)
-_mixing = _library_type(normalize_mixing)
-_potential = _library_type(lambda text: parse_potential(text).name)
+def _potential_name(pot, text) -> str:
+    if pot.n > MAX_EXPONENT:
+        raise argparse.ArgumentTypeError(
+            f"potential {_show(text)}: the repulsive exponent must be at most "
+            f"{MAX_EXPONENT:g} (got {pot.n:g}; (sigma/r)^n overflows for larger ones)")
+    return pot.name
+
+
+_scope = _library_type("params", "normalize_scope")
+_mixing = _library_type("params", "normalize_mixing")
+_potential = _library_type("potentials", "parse_potential", _potential_name)
 
 
 def _methods(text) -> str:
     if isinstance(text, (list, tuple)):
-        text = ",".join(map(str, text))
+        if not all(isinstance(t, str) for t in text):
+            raise argparse.ArgumentTypeError(f"expected method names, got {_show(text)}")
+        text = ",".join(text)
+    elif not isinstance(text, str):
+        raise argparse.ArgumentTypeError(f"expected method names, got {_show(text)}")
     items = [m.strip() for m in str(text).split(",") if m.strip()]
     if not items:
         raise argparse.ArgumentTypeError("give at least one method")
@@ -115,7 +169,7 @@ def _methods(text) -> str:
 
 
 def _bootstrap_n(text) -> int:
-    n = _int(text, 0)
+    n = _int(text, 0, MAX_INT["bootstrap"])
     if n == 1:
         raise argparse.ArgumentTypeError("expected 0 (no bootstrap) or at least 2 resamples, got 1")
     return n
@@ -125,21 +179,22 @@ def _cv(text):
     if str(text).strip().lower() == "loo":
         return "loo"
     try:
-        k = _int(text, 2)
+        k = _int(text, 2, MAX_INT["cv"])
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected a number of folds K >= 2 or 'loo', got {text!r}"
+            f"expected a number of folds K >= 2 (at most {MAX_INT['cv']:_}) or 'loo', "
+            f"got {_show(text)}"
         ) from None
     return k
 
 
 def _split_assignment(text, what):
     if not isinstance(text, str) or "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {_show(text)}")
     name, value = text.split("=", 1)
     name = name.strip()
     if not name:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (no name)")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {_show(text)} (no name)")
     return name, value.strip()
 
 
@@ -150,16 +205,16 @@ def _bounds_item(text):
     parts = value.split(":")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(
-            f"expected NAME=LO:HI, e.g. sigma[Au-C]=2.5:4, got {text!r}"
+            f"expected NAME=LO:HI, e.g. sigma[Au-C]=2.5:4, got {_show(text)}"
         )
     try:
         lo, hi = float(parts[0]), float(parts[1])
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"bounds of {name}: LO and HI must be numbers (or -inf/inf), got {value!r}"
+            f"bounds of {name}: LO and HI must be numbers (or -inf/inf), got {_show(value)}"
         ) from None
     if math.isnan(lo) or math.isnan(hi) or not lo < hi:
-        raise argparse.ArgumentTypeError(f"bounds of {name}: need LO < HI, got {value!r}")
+        raise argparse.ArgumentTypeError(f"bounds of {name}: need LO < HI, got {_show(value)}")
     return name, (lo, hi)
 
 
@@ -170,9 +225,10 @@ def _value_item(text, what="NAME=VALUE"):
     try:
         v = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{name}: VALUE must be a number, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"{name}: VALUE must be a number, got {_show(value)}") from None
     if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"{name}: VALUE must be finite, got {value!r}")
+        raise argparse.ArgumentTypeError(f"{name}: VALUE must be finite, got {_show(value)}")
     return name, v
 
 
@@ -222,7 +278,7 @@ def _add_reading(p, defaults_note=True):
     g = p.add_argument_group("reading")
     g.add_argument("--layout", choices=("auto", "seed", "ase"),
                    help="auto (default), seed (p_N.xyz + p_N_extended.xyz folder) or ase")
-    g.add_argument("--n-substrate", type=_positive_int, metavar="N",
+    g.add_argument("--n-substrate", type=_bounded(1, "n_substrate"), metavar="N",
                    help="number of substrate (group A) atoms at the start of each structure")
     g.add_argument("--groups", metavar="HOW",
                    help="tags|fragments|first:N|all|auto|array:NAME (default auto)")
@@ -242,16 +298,9 @@ def _add_reading(p, defaults_note=True):
     return g
 
 
-def _energy_sigma(text):
-    from ..fitting.targets import parse_energy_sigma
-
-    return _library_type(parse_energy_sigma)(text)
-
-
-def _stress_sigma(text):
-    from ..fitting.targets import parse_stress_sigma
-
-    return _library_type(parse_stress_sigma)(text)
+#: the expected errors: "0.001" or "0.001/atom" eV; eV/Å³ or "0.1GPa"
+_energy_sigma = _library_type("fitting.targets", "parse_energy_sigma")
+_stress_sigma = _library_type("fitting.targets", "parse_stress_sigma")
 
 
 def _add_observables(p):
@@ -348,11 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prior", action="append", type=_value_item, metavar="NAME=VALUE",
                    help="prior value of a parameter for --regularization (repeatable)")
     g.add_argument("--seed", type=_seed, metavar="N", help="random seed (default 0)")
-    g.add_argument("--niter", type=_positive_int, metavar="N",
+    g.add_argument("--niter", type=_bounded(1, "niter"), metavar="N",
                    help="basinhopping hops (default 100)")
-    g.add_argument("--maxiter", type=_positive_int, metavar="N",
+    g.add_argument("--maxiter", type=_bounded(1, "maxiter"), metavar="N",
                    help="dual_annealing / differential_evolution iterations (default 300)")
-    g.add_argument("--n-starts", type=_nonneg_int, metavar="N",
+    g.add_argument("--n-starts", type=_bounded(0, "n_starts"), metavar="N",
                    help="extra seeded random starts of least_squares (default 0)")
     g = p.add_argument_group("scale-out (read and featurise in parallel parts)")
     g.add_argument("--jobs", type=_positive_int, metavar="N",
@@ -371,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", metavar="DIR",
                    help="results folder (default results/<dataset name>/)")
     g.add_argument("--force", action="store_true", default=None,
-                   help="replace DIR when it exists and is not empty")
+                   help="replace DIR when it exists and is not empty (never a folder that "
+                        "holds or lies inside an input; one run per folder at a time)")
     g.add_argument("--no-plots", action="store_true", default=None,
                    help="write no figures (and compute no cost profiles)")
     _add_common(p)
@@ -401,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="FILE", help="CSV file (default: standard output)")
     g.add_argument("--force", action="store_true", default=None,
-                   help="replace FILE when it exists")
+                   help="replace FILE when it exists (never one of the inputs)")
     _add_common(p)
     p.set_defaults(func="predict:cmd_predict")
 
@@ -434,20 +484,28 @@ def build_parser() -> argparse.ArgumentParser:
 _NOT_CONFIGURABLE = {"help", "config", "path", "params", "func", "command", "version"}
 
 
+#: Largest config file read (a TOML file of options is a few hundred bytes).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _load_config(path) -> dict:
+    """The TOML document of ``--config``: a regular file of at most 1 MiB (a FIFO or
+    ``/dev/zero`` would block or fill the memory), UTF-8, valid TOML, not nested so deep
+    that the parser runs out of stack."""
     import tomllib
 
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise DataError("config file not found", str(path)) from None
-    except OSError as exc:
-        raise DataError(f"cannot read the config file ({exc.strerror or exc})", str(path)) from None
+    from ..io.common import read_regular_file
+
+    data = read_regular_file(os.path.expanduser(str(path)), str(path),
+                             max_bytes=MAX_CONFIG_BYTES, what="config file")
     try:
         return tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"not a valid TOML file ({exc})", str(path)) from None
+    except (ValueError, UnicodeDecodeError) as exc:  # TOMLDecodeError; a 5000-digit integer
+        raise DataError(f"not a valid TOML file ({_show(str(exc), 200)[1:-1]})",
+                        str(path)) from None
+    except RecursionError:
+        raise DataError("not a usable TOML file: arrays or tables nested too deeply",
+                        str(path)) from None
 
 
 def _config_value(action, key, value, where):
@@ -458,7 +516,7 @@ def _config_value(action, key, value, where):
     try:
         if isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001
             if not isinstance(value, bool):
-                raise bad(f"expected true or false, got {value!r}")
+                raise bad(f"expected true or false, got {_show(value)}")
             return value
         if isinstance(action, argparse._AppendAction):  # noqa: SLF001
             if isinstance(value, dict):
@@ -466,7 +524,7 @@ def _config_value(action, key, value, where):
                     items = []
                     for name, pair in value.items():
                         if not isinstance(pair, list) or len(pair) != 2:
-                            raise bad(f"{name}: expected [LO, HI], got {pair!r}")
+                            raise bad(f"{name}: expected [LO, HI], got {_show(pair)}")
                         lo, hi = _float(pair[0]), _float(pair[1])
                         items.append(_bounds_item(f"{name}={lo!r}:{hi!r}"))
                     return items
@@ -474,15 +532,15 @@ def _config_value(action, key, value, where):
             values = value if isinstance(value, list) else [value]
             return [action.type(v) for v in values]
         if action.dest == "method" and isinstance(value, list):
-            value = ",".join(map(str, value))
+            value = _methods(value)
         if isinstance(value, (dict, list)):
-            raise bad(f"expected a single value, got {value!r}")
+            raise bad(f"expected a single value, got {_show(value)}")
         if action.type is not None:
             value = action.type(value)
         elif not isinstance(value, str):
             value = str(value)
         if action.choices is not None and value not in action.choices:
-            raise bad(f"expected one of {', '.join(map(str, action.choices))}, got {value!r}")
+            raise bad(f"expected one of {', '.join(map(str, action.choices))}, got {_show(value)}")
         return value
     except argparse.ArgumentTypeError as exc:
         raise bad(str(exc)) from None
@@ -508,7 +566,7 @@ def _apply_config(parser, command: str, config_path: str) -> None:
             defaults[dest] = _config_value(actions[dest], key, value, config_path)
         elif dest in _NOT_CONFIGURABLE or dest not in known_anywhere:
             options = ", ".join(sorted(k.replace("_", "-") for k in actions))
-            raise DataError(f"unknown option {key!r} (options of {command}: {options})",
+            raise DataError(f"unknown option {_show(key)} (options of {command}: {options})",
                             config_path)
         # else: an option of another command, ignored here
     sub.set_defaults(**defaults)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
 
 from ..errors import DataError, FitError
-from .common import _Captured, _emit_warnings, _read
+from .common import _Captured, _emit_warnings, _input_paths, _read
 
 # ----------------------------------------------------------------------------------------
 # predict
@@ -16,29 +15,55 @@ from .common import _Captured, _emit_warnings, _read
 
 
 def _load_params(path):
-    import json
+    """The validated params.json (:func:`ljfit.paramsfile.load_params`)."""
+    from ..paramsfile import load_params
 
-    p = Path(path)
+    return load_params(path)
+
+
+def _check_out_file(out: str, inputs) -> None:
+    """``--out`` of predict is a file that is none of the inputs (compared after ``~`` and
+    with every symbolic link resolved), whatever ``--force`` says."""
+    real = os.path.realpath(os.path.expanduser(out))
+    if os.path.isdir(real):
+        raise DataError("the output path is a folder; --out names the CSV file to write", out)
+    for p in inputs:
+        if os.path.realpath(p) == real:
+            raise DataError(f"refusing to write the predictions over an input file ({p})", out)
+
+
+def _write_file(out: str, text: str) -> None:
+    """Write ``text`` to ``out`` atomically: a uniquely named temporary file beside it,
+    fsync'ed, then renamed over it (a reader, or a concurrent run, never sees half a file;
+    an interrupt or a full disk leaves the old file as it was)."""
+    import tempfile
+
+    path = Path(os.path.expanduser(out))
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError("no such file", str(path)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"not a JSON parameter file ({exc})", str(path)) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict) \
-            or not isinstance(doc.get("parameters"), dict):
-        raise DataError("not an ljfit params.json: needs 'model' and 'parameters'", str(path))
-    model = doc["model"]
-    if "scope" not in model:
-        raise DataError("not an ljfit params.json: the model has no 'scope'", str(path))
-    values = doc["parameters"]
-    bad = [n for n, v in values.items()
-           if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
-    if bad or not values:
-        raise DataError(
-            "the parameters are undefined (the fit found no defined optimum): "
-            + (", ".join(bad[:6]) or "none given"), str(path))
-    return doc
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.",
+                                   suffix=".ljfit-tmp")
+    except OSError as exc:
+        raise DataError(f"cannot write the output file ({exc.strerror or exc})", out) from None
+    try:
+        with open(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DataError(f"cannot write the output file ({exc.strerror or exc}); nothing "
+                        "was changed", out) from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def cmd_predict(args) -> int:
@@ -68,10 +93,12 @@ def cmd_predict(args) -> int:
         "stress_key": args.stress_key or "stress",
     }
     shown = " ".join(map(str, args.path))
-    if args.out and Path(args.out).exists() and not args.force:
-        raise DataError("the output file exists; use --force to replace it", args.out)
+    if args.out:
+        _check_out_file(args.out, _input_paths(args, extra=[args.params]))
+        if os.path.lexists(os.path.expanduser(args.out)) and not args.force:
+            raise DataError("the output file exists; use --force to replace it", args.out)
     with _Captured() as captured:
-        ds = _read(args.path, opts, require_energies=False)
+        ds = _read(args.path, opts, require_energies=False, weighted=False)
         if ds.interaction != (rec.get("energy", "interaction") == "interaction"):
             raise DataError(
                 f"the parameters were fitted to {rec.get('energy')} energies but these "
@@ -93,6 +120,13 @@ def cmd_predict(args) -> int:
                 f"{args.params} has no parameter {', '.join(missing[:6])} needed by these "
                 "structures (element pairs, sites or elements the fit did not see)", shown)
         energies = model.energies({n: float(values[n]) for n in model.spec.names})
+        bad = np.flatnonzero(~np.isfinite(energies))
+        if bad.size:  # never write inf or NaN
+            raise DataError(
+                f"the parameters give a non-finite energy ({energies[bad[0]]}) for structure "
+                f"{ds.names[bad[0]]!r}{f' and {bad.size - 1} more' if bad.size > 1 else ''} "
+                "(an overflow: parameters out of any physical range, or atoms on top of "
+                "each other)", str(args.params))
     _emit_warnings(captured.messages, args.quiet)
     data = {"structure": ds.names, "energy": energies}
     ref = ds.energies
@@ -101,16 +135,7 @@ def cmd_predict(args) -> int:
     df = pd.DataFrame(data)
     text = df.to_csv(index=False, float_format=FLOAT_FORMAT, na_rep="", lineterminator="\n")
     if args.out:
-        out = Path(args.out)
-        if out.parent and not out.parent.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.ljfit-tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, out)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        _write_file(args.out, text)
     else:
         sys.stdout.write(text)
     return 0

@@ -34,7 +34,7 @@ import numpy as np
 from ..dataset import Dataset
 from ..errors import DataError
 from .asefiles import read_ase_files
-from .common import POSITION_TOLERANCE, find_duplicate_atoms
+from .common import MAX_COORDINATE, POSITION_TOLERANCE, find_duplicate_atoms
 from .energies_csv import read_energies_csv, read_energies_table
 from .groups import FRAGMENT_BOND_SCALE, assign_groups, groups_for_atoms, parse_groups
 from .paths import (
@@ -66,6 +66,40 @@ __all__ = [
 
 
 # -- the public entry point ------------------------------------------------------------------
+
+
+def check_coordinates(structures) -> None:
+    """Refuse atoms or cell vectors beyond ±:data:`MAX_COORDINATE` Å (a corrupted number,
+    like 1e308, that would overflow every distance), naming the structure's file."""
+    if not structures:
+        return
+    # one pass over all coordinates at once; the structure is looked for only on failure
+    everything = np.concatenate([np.asarray(st.positions).ravel() for st in structures]
+                                + [np.asarray(st.cell).ravel() for st in structures])
+    if not np.any(np.abs(everything) > MAX_COORDINATE):
+        return
+    for st in structures:
+        for what, arr in (("atom", st.positions), ("cell vector", st.cell)):
+            bad = np.flatnonzero(np.any(np.abs(arr) > MAX_COORDINATE, axis=1))
+            if bad.size:
+                i = int(bad[0])
+                value = float(np.max(np.abs(arr[i])))
+                raise DataError(
+                    f"{what} {i + 1} has a coordinate of magnitude {value:.3g} Å; beyond "
+                    f"±{MAX_COORDINATE:g} Å it is no atomic structure (a corrupted number?)",
+                    st.source or st.name,
+                )
+
+
+def check_weights(structures, display: str) -> None:
+    """Refuse structures that all have weight 0: nothing to fit. Checked where the file is
+    known (the fitter can only say "the weights")."""
+    if structures and all(st.weight == 0 for st in structures):
+        raise DataError(
+            f"every structure has weight 0 (info['weight'] of all {len(structures)}), so "
+            "there is nothing to fit; give at least one structure a positive weight",
+            display,
+        )
 
 
 def read_dataset(
@@ -227,6 +261,9 @@ def read_dataset(
         )
     if csv_weights is not None and layout == "seed":
         structures = [s.with_weight(csv_weights.get(s.name, s.weight)) for s in structures]
+    check_coordinates(structures)
+    if require_energies:
+        check_weights(structures, display)
     return Dataset(
         structures, path=display, layout=layout, energy_unit=unit, group_mode=group_mode,
         name=_dataset_name(display, folder, files),

@@ -84,8 +84,9 @@ class Frame:
                    np.asarray(atoms.pbc, dtype=bool), dict(atoms.info), arrays, results)
 
     @classmethod
-    def from_extxyz(cls, f) -> "Frame":
-        """A frame of the ``extxyz`` package, translated as ASE's reader translates it."""
+    def from_extxyz(cls, f, comment: bytes | None = None) -> "Frame":
+        """A frame of the ``extxyz`` package, translated as ASE's reader translates it
+        (``comment``: the frame's comment line, for ASE's default periodicity)."""
         from ase.io.extxyz import REV_PROPERTY_NAME_MAP, per_config_properties
         from ase.outputs import all_outputs
 
@@ -113,8 +114,11 @@ class Frame:
                     value = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
                 results[key] = value
         cell = np.asarray(f.cell, dtype=float).T.copy()  # vectors as columns → rows
-        return cls(symbols, positions, cell, np.asarray(f.pbc, dtype=bool).reshape(3), info,
-                   arrays, results)
+        pbc = np.asarray(f.pbc, dtype=bool).reshape(3)
+        if comment is not None and b"Lattice=" not in comment and b"pbc=" not in comment:
+            # ASE: no Lattice and no pbc key mean a cluster (the C parser says periodic)
+            pbc = np.zeros(3, dtype=bool)
+        return cls(symbols, positions, cell, pbc, info, arrays, results)
 
     def tags(self) -> np.ndarray:
         t = self.arrays.get("tags")
@@ -183,6 +187,10 @@ def scan_xyz(data: bytes, display: str) -> list:
     k = 0
     while k < end:
         head = lines[k].strip()
+        if len(head) > 12 and head.isdigit():
+            raise DataError(f"frame {len(frames)}: the count line (line {k + 1}) says "
+                            f"{len(head)}-digit number of atoms; no file holds that many",
+                            display)
         try:
             n = int(head)
         except ValueError:
@@ -219,7 +227,7 @@ def _extxyz_frames(path: Path, display: str, layout: list) -> list | None:
     if len(frames) != len(layout) or any(f.natoms != n for f, (_, n, _) in zip(frames, layout)):
         return None
     try:
-        return [Frame.from_extxyz(f) for f in frames]
+        return [Frame.from_extxyz(f, comment) for f, (_, _, comment) in zip(frames, layout)]
     except Exception:  # noqa: BLE001
         return None
 

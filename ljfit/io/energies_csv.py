@@ -7,7 +7,22 @@ import math
 from pathlib import Path
 
 from ..errors import DataError
-from .common import _read_text
+from .common import _read_text, excerpt, path_problem
+
+
+def _rows(lines, display):
+    """csv.reader rows; its own errors (a field over the size limit, a stray quote in
+    strict mode...) become a DataError naming the line."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"not a readable CSV row ({exc})",
+                            f"{display}:{reader.line_num}") from None
+        yield row
 
 
 def read_energies_csv(path) -> dict[str, float]:
@@ -41,10 +56,12 @@ def read_energies_table(path) -> tuple:
     >= 0; an empty cell means 1). See :func:`read_energies_csv` for the rest.
     """
     display = str(path)
-    if not Path(path).is_file():
-        raise DataError("energies CSV file not found", display)
+    problem = path_problem(path)
+    if problem is not None:  # a folder, a FIFO, /dev/zero, a link loop: say which
+        raise DataError("energies CSV file not found" if problem == "no such file"
+                        else f"cannot use this energies CSV file: {problem}", display)
     text = _read_text(Path(path), display)
-    rows = csv.reader(text.splitlines())
+    rows = _rows(text.splitlines(), display)
     header = next(rows, None)
     if header is None:
         raise DataError("empty energies CSV; expected a header 'name,energy'", display)
@@ -52,7 +69,7 @@ def read_energies_table(path) -> tuple:
     missing = [c for c in ("name", "energy") if c not in columns]
     if missing:
         raise DataError(
-            f"bad columns {header!r}: the header must name the columns 'name' and 'energy' "
+            f"bad columns {excerpt(header)}: the header must name the columns 'name' and 'energy' "
             f"(missing: {', '.join(missing)})",
             f"{display}:1",
         )
@@ -70,13 +87,15 @@ def read_energies_table(path) -> tuple:
         if not name:
             raise DataError("empty structure name", where)
         if name in out:
-            raise DataError(f"structure name {name!r} appears twice", where)
+            raise DataError(f"structure name {excerpt(name)} appears twice", where)
         try:
             energy = float(value)
         except ValueError:
-            raise DataError(f"energy {value!r} of {name!r} is not a number", where) from None
+            raise DataError(f"energy {excerpt(value)} of {excerpt(name)} is not a number",
+                            where) from None
         if not math.isfinite(energy):
-            raise DataError(f"energy of {name!r} is {value}, not a finite number", where)
+            raise DataError(f"energy of {excerpt(name)} is {excerpt(value)}, not a finite "
+                            "number", where)
         out[name] = energy
         if weights is not None:
             text_w = row[i_weight].strip() if len(row) > i_weight else ""

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from ..errors import DataError
-from .common import _natural_key
+from .common import _natural_key, path_problem
 
 #: Extensions read from a folder in the ``"ase"`` layout (compressed variants too).
 FOLDER_EXTENSIONS = (
@@ -20,8 +20,8 @@ _COMPRESSION = ("gz", "bz2", "xz")
 _VASP_NAMES = re.compile(r"^(POSCAR|CONTCAR)", re.IGNORECASE)
 
 #: File names of the substrate/surface layout.
-_SEED_SUB = re.compile(r"^p_(\d+)\.xyz$")
-_SEED_EXT = re.compile(r"^p_(\d+)_extended\.xyz$")
+_SEED_SUB = re.compile(r"^p_(\d+)\.xyz$", re.ASCII)  # ASCII: int() of the digits is N
+_SEED_EXT = re.compile(r"^p_(\d+)_extended\.xyz$", re.ASCII)
 
 
 def _resolve_path(display: str) -> tuple[Path | None, list[Path]]:
@@ -40,7 +40,9 @@ def _resolve_path(display: str) -> tuple[Path | None, list[Path]]:
             raise DataError("the pattern matches no file", display)
         return None, files
     if p.exists():
-        raise DataError("not a regular file or folder", display)
+        raise DataError(f"{path_problem(p) or 'not a regular file'} or folder", display)
+    if os.path.islink(p):  # a link loop or a link to nothing: say so
+        raise DataError(path_problem(p), display)
     raise DataError("no such file or folder", display)
 
 
@@ -49,7 +51,9 @@ def _resolve_path(display: str) -> tuple[Path | None, list[Path]]:
 
 def _has_seed_files(folder: Path) -> bool:
     with os.scandir(folder) as entries:
-        return any(_SEED_EXT.match(e.name) and e.is_file() for e in entries)
+        # by name alone: a p_N_extended.xyz that is a folder or a broken link is then
+        # reported by the seed reader, instead of the folder being read as another layout
+        return any(_SEED_EXT.match(e.name) for e in entries)
 
 
 def structure_files(folder) -> list[Path]:

@@ -14,11 +14,14 @@ from ..dataset import GROUP_A, GROUP_B, Structure
 from ..errors import DataError
 from .common import (
     _ELEMENTS,
+    MAX_COORDINATE,
     POSITION_TOLERANCE,
     _csv_lookup,
     _read_text,
     _strip_trailing_blank,
     _unknown_symbol_message,
+    excerpt,
+    path_problem,
 )
 from .paths import _SEED_EXT, _SEED_SUB
 
@@ -63,9 +66,10 @@ def _read_substrate_file(path: Path, display: str, need_energy: bool):
             display,
         )
     first = lines[0].strip()
-    if not first.isdigit():
-        raise DataError(f"first line must be the atom count, got {first!r}", f"{display}:1")
-    count = int(first)
+    if not _is_count(first):
+        raise DataError(f"first line must be the atom count, got {excerpt(first)}",
+                        f"{display}:1")
+    count = _count(first, lines, display)
     if count < 1:
         raise DataError("atom count is 0", f"{display}:1")
     if len(lines) < 2:
@@ -78,7 +82,7 @@ def _read_substrate_file(path: Path, display: str, need_energy: bool):
         if len(tokens) < 2:
             hint = " (with a space, not '=')" if "=" in lines[1] else ""
             raise DataError(
-                f"missing energy token: the comment line {lines[1].strip()!r} must hold the "
+                f"missing energy token: the comment line {excerpt(lines[1].strip())} must hold the "
                 f"energy as its second field, as in 'energy -0.19085'{hint}",
                 f"{display}:2",
             )
@@ -86,7 +90,7 @@ def _read_substrate_file(path: Path, display: str, need_energy: bool):
             energy = float(tokens[1])
         except ValueError:
             raise DataError(
-                f"energy {tokens[1]!r} (second field of the comment line) is not a number",
+                f"energy {excerpt(tokens[1])} (second field of the comment line) is not a number",
                 f"{display}:2",
             ) from None
         if not math.isfinite(energy):
@@ -94,6 +98,21 @@ def _read_substrate_file(path: Path, display: str, need_energy: bool):
     body = _xyz_body(lines, count, display)
     symbols, positions = _parse_atom_lines(body, 3, display)
     return symbols, positions, energy
+
+
+def _is_count(token: str) -> bool:
+    # ASCII digits only: '²'.isdigit() is True, but int('²') fails
+    return token.isascii() and token.isdigit()
+
+
+def _count(token: str, lines: list, display: str) -> int:
+    """The atom count of an XYZ count line; a count with more digits than the file has
+    lines is refused before int() (which gives up beyond 4300 digits)."""
+    if len(token.lstrip("0")) > len(str(len(lines))):
+        raise DataError(
+            f"atom count mismatch: the count line says {excerpt(token, 30)} atoms but "
+            f"{max(len(lines) - 2, 0)} atom line(s) follow", f"{display}:1")
+    return int(token)
 
 
 def _xyz_body(lines: list[str], count: int, display: str) -> list[str]:
@@ -118,10 +137,58 @@ def _read_extended_file(path: Path, display: str):
         raise DataError("empty file; expected one 'Symbol x y z' line per atom", display)
     first_lineno = 1
     head = lines[0].split()
-    if len(head) == 1 and head[0].isdigit():  # an XYZ header after all
-        lines, first_lineno = _xyz_body(lines, int(head[0]), display), 3
+    if len(head) == 1 and _is_count(head[0]):  # an XYZ header after all
+        lines, first_lineno = _xyz_body(lines, _count(head[0], lines, display), display), 3
     symbols, positions = _parse_atom_lines(lines, first_lineno, display)
     return symbols, positions, first_lineno
+
+
+#: Largest N of a ``p_N.xyz`` file name. A folder of 10^9 structures is no plan, and the
+#: gap check once walked every number up to N (p_99999999999.xyz: out of memory after 15 s).
+MAX_STRUCTURE_NUMBER = 10**9
+
+
+def _structure_number(digits: str, where: str) -> int:
+    """N of ``p_N.xyz`` (ASCII digits), refusing absurd values at once."""
+    n = int(digits)  # at most 255 digits: a file name is at most 255 bytes
+    if n > MAX_STRUCTURE_NUMBER:
+        shown = (digits if len(digits) <= 20
+                 else f"{digits[:8]}...{digits[-4:]} ({len(digits)} digits)")
+        raise DataError(
+            f"structure number {shown} is absurdly large (p_N files are numbered 1, 2, ... "
+            f"up to at most {MAX_STRUCTURE_NUMBER:_}); rename the file", where)
+    return n
+
+
+def _check_magnitude(positions, display: str, first_lineno: int) -> None:
+    """A coordinate beyond ±MAX_COORDINATE Å (1e308: a corrupted number) is refused with
+    its line before any distance is computed (its square overflows)."""
+    bad = np.flatnonzero(np.any(np.abs(positions) > MAX_COORDINATE, axis=1))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"coordinate of magnitude {np.max(np.abs(positions[i])):.3g} Å; beyond "
+            f"±{MAX_COORDINATE:g} Å it is no atomic position (a corrupted number?)",
+            f"{display}:{first_lineno + i}")
+
+
+def _gaps(numbers: list, show: int = 20) -> tuple:
+    """(how many numbers in 1..max(numbers) are missing, the first ``show`` of them), in
+    time proportional to ``len(numbers)``, not to the largest number."""
+    present = sorted(set(numbers))
+    count = present[-1] - sum(1 for n in present if n >= 1)
+    first = []
+    expected = 1
+    for n in present:
+        if n < 1:
+            continue
+        while expected < n and len(first) < show:
+            first.append(expected)
+            expected += 1
+        if len(first) >= show:
+            break
+        expected = n + 1
+    return count, first
 
 
 def _read_seed_folder(
@@ -146,13 +213,20 @@ def _read_seed_folder(
     for entry in entries:
         for regex, table in ((_SEED_SUB, subs), (_SEED_EXT, exts)):
             m = regex.match(entry.name)
-            if m and entry.is_file():
-                n = int(m.group(1))
-                if n in table:
-                    raise DataError(
-                        f"{table[n]} and {entry.name} carry the same number {n}", display
-                    )
-                table[n] = entry.name
+            if not m:
+                continue
+            where = os.path.join(display, entry.name)
+            # a p_N name that is a folder, a FIFO, a dangling link or a link loop is a
+            # mistake to name, not a file to skip (skipping it reported a missing partner)
+            problem = path_problem(entry.path)
+            if problem is not None:
+                raise DataError(f"{problem}; expected a structure file", where)
+            n = _structure_number(m.group(1), where)
+            if n in table:
+                raise DataError(
+                    f"{table[n]} and {entry.name} carry the same number {n}", display
+                )
+            table[n] = entry.name
     numbers = sorted(set(subs) | set(exts))
     if not numbers:
         raise DataError("no p_N.xyz / p_N_extended.xyz files in the folder", display)
@@ -171,11 +245,11 @@ def _read_seed_folder(
             "atoms)",
             os.path.join(display, exts[n]),
         )
-    gaps = sorted(set(range(1, numbers[-1] + 1)) - set(numbers))
-    if gaps:
-        shown = ", ".join(f"p_{g}" for g in gaps[:20]) + (", ..." if len(gaps) > 20 else "")
+    n_gaps, gaps = _gaps(numbers)
+    if n_gaps:
+        shown = ", ".join(f"p_{g}" for g in gaps) + (", ..." if n_gaps > len(gaps) else "")
         warnings.warn(
-            f"{display}: numbering has gaps, missing {shown} ({len(gaps)} number(s)); "
+            f"{display}: numbering has gaps, missing {shown} ({n_gaps} number(s)); "
             f"read {len(numbers)} structures",
             UserWarning,
             stacklevel=3,
@@ -211,6 +285,7 @@ def _one_structure(folder, display, n, subs, exts, n_substrate, csv_energies, cs
     """The structure p_N, parsed line by line (every problem named with its line)."""
     ext_file = os.path.join(display, exts[n])
     ext_syms, ext_pos, ext_line0 = _read_extended_file(folder / exts[n], ext_file)
+    _check_magnitude(ext_pos, ext_file, ext_line0)
     name = Path(subs.get(n, f"p_{n}.xyz")).stem
     energy = None
     if n in subs:
@@ -218,6 +293,7 @@ def _one_structure(folder, display, n, subs, exts, n_substrate, csv_energies, cs
         sub_syms, sub_pos, energy = _read_substrate_file(
             folder / subs[n], sub_file, need_energy=csv_energies is None
         )
+        _check_magnitude(sub_pos, sub_file, 3)
         n_sub = n_substrate if n_substrate is not None else len(sub_syms)
         m = min(n_sub, len(sub_syms), len(ext_syms))
         bad = np.flatnonzero(np.asarray(ext_syms[:m]) != np.asarray(sub_syms[:m]))
@@ -304,7 +380,7 @@ def _atom_table(blobs: list) -> tuple | None:
     if len(table) != int(counts.sum()):
         return None
     pos = table[["x", "y", "z"]].to_numpy(dtype=float)
-    if not np.all(np.isfinite(pos)):
+    if not np.all(np.isfinite(pos)) or np.abs(pos).max(initial=0.0) > MAX_COORDINATE:
         return None
     codes = table["s"].cat.codes.to_numpy()
     uniques = [str(s) for s in table["s"].cat.categories]
@@ -335,8 +411,8 @@ def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_ener
     sub_bodies = []
     for k, data in enumerate(sub_blobs):
         head = data.split(b"\n", 2)
-        if len(head) < 3 or not head[0].strip().isdigit():
-            return None
+        if len(head) < 3 or not head[0].strip().isdigit() or len(head[0].strip()) > 9:
+            return None  # (an absurd count: the line-by-line reader names it)
         if need_energy:
             tokens = head[1].split()
             try:

@@ -21,14 +21,22 @@ Reproducibility: ``parameters.csv``, ``predictions.csv`` and ``params.json`` hol
 path of the output or other run-dependent value, so the same inputs and seed give the same
 bytes. Every undefined number is an empty CSV cell or a JSON ``null`` (``allow_nan=False``).
 
-Safety: the folder is written into a temporary sibling (``.ljfit-*``) and renamed into place
-only when everything succeeded; an existing non-empty folder is replaced only with
-``force=True`` (moved aside, the new one renamed in, then the old one deleted).
+Safety: the folder is written into a staging sibling (``.ljfit-new-*``) and swapped into
+place atomically only when everything succeeded, under a lock that admits one writer per
+folder; an existing non-empty folder is replaced only with ``force=True``, never when it
+contains or lies inside an input. See :mod:`ljfit.report.folder` for the guarantees.
 """
 
 from __future__ import annotations
 
-from .folder import check_output_dir, staged_folder, write_figures, write_results
+from .folder import (
+    check_output_dir,
+    claim_output_dir,
+    release_claims,
+    staged_folder,
+    write_figures,
+    write_results,
+)
 from .lammps import (
     AtomTypes,
     LammpsCutoff,
@@ -93,6 +101,8 @@ __all__ = [
     "markdown_report",
     "summary_text",
     "check_output_dir",
+    "claim_output_dir",
+    "release_claims",
     "staged_folder",
     "write_results",
     "to_json",
