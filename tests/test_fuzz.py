@@ -285,11 +285,8 @@ def test_extxyz(data):
         assert tree(base) == before
 
 
-@pytest.mark.xfail(strict=False, reason="issue #11, extxyz items of the reader rewrite (not "
-                   "this branch): sizes a file declares -- a count line of 10^9 atoms, a "
-                   "Properties column count of 4*10^8 -- are allocated by ASE's extxyz reader "
-                   "before they are checked against the file (minutes, or out of memory); "
-                   "the compiled parser is to check them first")
+# sizes a file declares -- a count line of 10^9 atoms, a Properties column count of 4*10^8
+# -- are checked against the file before any reader allocates them (issue #11)
 @pytest.mark.parametrize("edit", ["count-line", "properties-columns"])
 def test_extxyz_declared_sizes(tmp_path, edit):
     lines = EXTXYZ.decode().split("\n")

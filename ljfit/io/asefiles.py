@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -205,9 +206,34 @@ def scan_xyz(data: bytes, display: str) -> list:
                 f"frame {len(frames)}: the count line (line {k + 1}) says {n} atoms but the "
                 f"file holds only {max(available, 0)} more line(s)", display)
         comment = lines[k + 1] if k + 1 < len(lines) else b""
+        if n:
+            _check_columns(comment, lines[k + 2], len(frames), k + 3, display)
         frames.append((k + 1, n, comment))
         k += n + 2
     return frames
+
+
+_PROPERTIES = re.compile(rb"Properties=([A-Za-z0-9_:]+)")
+
+
+def _check_columns(comment: bytes, first_atom: bytes, frame: int, lineno: int, display):
+    """The columns a frame's ``Properties`` declares against those of its first atom line:
+    a reader allocates what is declared (``pos:R:399999999`` is 3 GB) before it reads."""
+    m = _PROPERTIES.search(comment)
+    if not m:
+        return
+    parts = m.group(1).split(b":")
+    if len(parts) % 3:
+        return  # malformed: the parsers say what is wrong
+    try:
+        declared = sum(int(c) for c in parts[2::3])
+    except ValueError:
+        return
+    have = len(first_atom.split())
+    if declared > have:
+        text = m.group(1)[:60].decode("ascii", "replace")
+        raise DataError(f"frame {frame}: Properties={text} declares {declared} columns but "
+                        f"line {lineno} holds {have}", display)
 
 
 def _extxyz_frames(path: Path, display: str, layout: list) -> list | None:
