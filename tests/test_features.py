@@ -324,3 +324,32 @@ def test_duplicates_inside_a_group_of_a_lattice_cluster(offset, duplicate, group
             compute_features(ds)
     else:
         compute_features(ds)
+
+
+@pytest.mark.parametrize("cutoff, words", [
+    pytest.param(1000.0, "periodic images", id="cutoff-1000"),
+    pytest.param(1e6, "pairs", id="cutoff-1e6"),
+    pytest.param(1e308, "more pairs than a float can count", id="cutoff-1e308"),
+])
+def test_absurd_cutoffs_are_refused_up_front(cutoff, words):
+    """Before any image or pair is allocated: an estimate of the pairs, their memory and
+    time, and the remedy."""
+    ds = make_fcc_argon_dataset(2, np.random.default_rng(1), repeat=1, cutoff=6.0)
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(FitError) as err:
+        compute_features(ds, cutoff=cutoff)
+    assert time.perf_counter() - t0 < 1.0  # refused, not attempted
+    msg = str(err.value)
+    assert words in msg and "lower --cutoff" in msg, msg
+
+
+def test_estimate_of_a_300_atom_cell_at_1e4_angstrom():
+    from ase.build import bulk
+
+    atoms = bulk("Ar", "fcc", a=5.26, cubic=True).repeat((5, 5, 3))  # 300 atoms
+    s = Structure("big", atoms.get_chemical_symbols(), atoms.positions, cell=atoms.cell,
+                  pbc=True)
+    with pytest.raises(FitError, match=r"≈ .*pairs.*TB.*lower --cutoff"):
+        compute_features(Dataset([s]), cutoff=1e4)

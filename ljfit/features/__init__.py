@@ -36,7 +36,13 @@ from ..dataset import Dataset
 from ..errors import FitError
 from ..potentials import LJ, Mie
 from .accumulate import Accumulator
-from .geometry import check_pair_budget, estimate_pairs, pair_list
+from .geometry import (
+    check_images,
+    check_pair_budget,
+    estimate_images,
+    estimate_pairs,
+    pair_list,
+)
 from .slots import KINDS, SlotTable, slot_label
 
 __all__ = ["PairFeatures", "compute_features", "concatenate", "pair_list", "slot_label",
@@ -406,6 +412,11 @@ def compute_features(
         else:
             estimate += 0.5 * s.n_atoms * (s.n_atoms - 1)
     check_pair_budget(estimate, dataset.path or dataset.name)
+    for members in layouts:  # the image list of every cell must fit, too
+        for idx in members:
+            s = dataset[idx]
+            if s.periodic:
+                check_images(estimate_images(s.cell, s.pbc, cutoff), s, cutoff)
 
     table = SlotTable(kind, dataset)
     force_offset = np.full(S, -1, dtype=np.int64)

@@ -13,11 +13,15 @@ from ..dataset import GROUP_A, GROUP_B
 from ..errors import FitError
 
 __all__ = ["image_shifts", "wrapped_positions", "pair_list", "neighbour_pairs",
-           "estimate_pairs", "MAX_PAIRS"]
+           "estimate_pairs", "estimate_images", "check_images", "check_pair_budget",
+           "MAX_PAIRS", "MAX_IMAGES"]
 
 #: More interacting pairs (over the whole data set) than this are refused up front: at a few
 #: million pairs per second they would take hours.
 MAX_PAIRS = 5e9
+#: More periodic images per cell than this are refused up front (a cutoff many times the
+#: cell: the image list alone would not fit in memory).
+MAX_IMAGES = 1e5
 
 
 def image_shifts(cells, pbc, cutoff, half=False):
@@ -70,8 +74,36 @@ def estimate_pairs(n_atoms, volume, cutoff) -> float:
     if cutoff is None:
         return 0.5 * n_atoms * (n_atoms - 1)
     with np.errstate(over="ignore"):
-        sphere = 4.0 / 3.0 * math.pi * float(cutoff) ** 3
-    return 0.5 * n_atoms * n_atoms * sphere / volume
+        sphere = 4.0 / 3.0 * math.pi * np.float64(cutoff) ** 3
+    return float(0.5 * n_atoms * n_atoms * sphere / volume)
+
+
+def estimate_images(cell, pbc, cutoff) -> float:
+    """Periodic images within ``cutoff`` a cell's atoms must be paired with: the product
+    over periodic axes of 2·ceil(r_c/h_k) + 1 (h_k: distance between lattice planes)."""
+    if cutoff is None or not np.any(pbc):
+        return 1.0
+    h = plane_distances(cell)[0]
+    with np.errstate(over="ignore"):
+        reach = np.where(np.asarray(pbc, bool), 2.0 * np.ceil(np.float64(cutoff) / h) + 1.0,
+                         1.0)
+        return float(np.prod(reach))
+
+
+def _power(x: float) -> str:
+    """4.2e+11 → '4.2·10^11'."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}·10^{int(exponent)}"
+
+
+def check_images(n_images: float, structure, cutoff) -> None:
+    """Refuse a cutoff that reaches more than :data:`MAX_IMAGES` images of a cell."""
+    if not (n_images <= MAX_IMAGES):
+        h = float(plane_distances(structure.cell)[0][np.asarray(structure.pbc, bool)].min())
+        count = (f"≈ {_power(n_images)} periodic images" if np.isfinite(n_images)
+                 else "more periodic images than a float can count")
+        raise FitError(f"cutoff: {cutoff:g} Å reaches {count} of the {h:.3g} Å cell of "
+                       f"{structure.name} (at most {MAX_IMAGES:.0e} allowed); lower --cutoff")
 
 
 def check_pair_budget(n_pairs: float, where: str = "") -> None:
@@ -79,10 +111,11 @@ def check_pair_budget(n_pairs: float, where: str = "") -> None:
     with the estimate: count, memory of storing them, time at 5 M pairs/s)."""
     if not (n_pairs <= MAX_PAIRS):  # also catches inf / nan from an overflowing cutoff
         if math.isfinite(n_pairs):
-            count = f"≈ {n_pairs:.1e} pairs".replace("e+", "·10^")
+            count = f"≈ {_power(n_pairs)} pairs"
             tb = n_pairs * 100 / 1e12
             hours = n_pairs / 5e6 / 3600
-            size = f"about {tb:.3g} TB to hold and {hours:.3g} h to compute"
+            size = (f"about {tb:,.3g} TB to hold and {hours:,.3g} h to compute" if tb < 1000
+                    else f"about {tb:,.0f} TB to hold and {hours:,.0f} h to compute")
         else:
             count, size = "more pairs than a float can count", "far beyond any machine"
         raise FitError(
