@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # the exceptions are tiny and needed by every caller that handles errors: eager
 from .errors import DataError, FitError, LJFitError  # noqa: E402
