@@ -17,7 +17,8 @@ residuals are
 ``least_squares`` and the scalar minimisers see :math:`\tilde F = \tfrac12 r\cdot r`
 (:math:`\nabla\tilde F = J_r^\top r`), of the order of the energy residuals in eV², whatever
 the sigmas. :meth:`Problem.cost` reports the true :math:`F = s\tilde F` (χ²/2, dimensionless
-when the sigmas are errors). For energies alone with equal weights nothing is rescaled.
+when the sigmas are errors). With one sigma for all energies, the structure weights reach
+the fitters exactly as given (bit for bit as in ljfit 0.1.0).
 
 Global searches work in *internal* coordinates :math:`u`: :math:`u = \log x` for ε (always
 positive, spanning decades), :math:`u = x` otherwise; :meth:`Problem.to_x` maps back and the
