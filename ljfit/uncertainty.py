@@ -44,7 +44,8 @@ Profiles (:func:`profile`, :func:`profiles`)
     (each slot of that σ contributes :math:`\varepsilon_k\,C(\sigma^n A^{(n)}_k -
     \sigma^m A^{(m)}_k)`), so each point is one exact NNLS solve; otherwise each point is a
     bounded ``least_squares`` fit warm-started from the neighbouring grid point. Profiles are
-    of the plain squared-error cost (no ridge term, no robust loss).
+    of the plain squared-error cost (no robust loss), plus the Gaussian prior terms when the
+    fit had priors (``priors=``: what the fit minimised).
 """
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ class Profile:
     cost : ndarray, shape (n_values,)
         The fit's cost (χ²/2 over every observation, see :attr:`FitResult.cost`) with
         ``name`` fixed at each value and every other free parameter re-optimised (``nan``
-        where that fit failed).
+        where that fit failed); with priors, plus the prior terms.
     best_value, best_cost : float
         The grid point with the lowest cost and that cost.
     """
@@ -272,7 +273,8 @@ def _check_common(model, dataset, method, fit_options=None):
     if not isinstance(method, str) or method not in METHODS:
         raise FitError(f"method: unknown {method!r}; choose from {', '.join(METHODS)}")
     if method == "linear":
-        methods_for(model, ["linear"])  # "method linear: needs …" for a non-linear model
+        # "method linear: needs …" for a non-linear model or priors on ε, σ
+        methods_for(model, ["linear"], priors=(fit_options or {}).get("priors"))
     _check_dataset(model, dataset)
     for key in fit_options or ():
         if key in _RESERVED:
@@ -307,10 +309,11 @@ def _check_result(model, result, what="result"):
         )
 
 
-def _references(model, dataset, regularization=0.0, prior=None, sigmas=None) -> Problem:
-    """The full problem (validates the references, weights, regularization, prior)."""
-    return make_problem(model, dataset, sigmas=sigmas, regularization=regularization,
-                        prior=prior)
+def _references(model, dataset, priors=None, sigmas=None, absolute_sigma=False,
+                **removed) -> Problem:
+    """The full problem (validates the references, weights, priors)."""
+    return make_problem(model, dataset, sigmas=sigmas, priors=priors,
+                        absolute_sigma=absolute_sigma, **removed)
 
 
 def _progress_bar(total, desc, progress):
@@ -321,12 +324,12 @@ def _progress_bar(total, desc, progress):
 
 
 def _split_fit_options(fit_options):
+    """(options of each fit, options of the problem, x0)."""
     opts = dict(fit_options)
-    lam = opts.pop("regularization", 0.0)
-    prior = opts.pop("prior", None)
+    problem_kw = {k: opts.pop(k) for k in ("priors", "sigmas", "absolute_sigma",
+                                           "regularization", "prior") if k in opts}
     x0 = opts.pop("x0", None)
-    sigmas = opts.pop("sigmas", None)
-    return opts, lam, prior, x0, sigmas
+    return opts, problem_kw, x0
 
 
 def _full_fit(problem, method, seed, x0, opts):
@@ -382,7 +385,7 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
     progress : bool, optional
         tqdm bar over the refits; default: shown when stderr is a terminal.
     **fit_options
-        Passed to every :func:`ljfit.fit` (``regularization``, ``prior``, ``loss``,
+        Passed to every :func:`ljfit.fit` (``priors``, ``absolute_sigma``, ``loss``,
         ``max_nfev``, …; ``x0`` is used for the full fit only).
 
     Returns
@@ -404,8 +407,8 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
         raise FitError(f"level: need 0 < level < 1, got {level!r}")
     if result is not None:
         _check_result(model, result)
-    opts, lam, prior, x0, sigmas = _split_fit_options(fit_options)
-    problem = _references(model, dataset, lam, prior, sigmas)
+    opts, problem_kw, x0 = _split_fit_options(fit_options)
+    problem = _references(model, dataset, **problem_kw)
     names = list(model.spec.free_names)
     n, m = int(n), model.n_structures
     if method != "linear" and result is None:
@@ -502,7 +505,7 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
         The fit to every structure (training errors; start of iterative fold fits);
         computed when not given.
     **fit_options
-        Passed to every :func:`ljfit.fit` (``regularization``, ``prior``, ``loss``, …).
+        Passed to every :func:`ljfit.fit` (``priors``, ``absolute_sigma``, ``loss``, …).
 
     Returns
     -------
@@ -522,8 +525,8 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
     k, folds = _folds(m, k, seed)
     if result is not None:
         _check_result(model, result)
-    opts, lam, prior, x0, sigmas = _split_fit_options(fit_options)
-    problem = _references(model, dataset, lam, prior, sigmas)
+    opts, problem_kw, x0 = _split_fit_options(fit_options)
+    problem = _references(model, dataset, **problem_kw)
     if result is None:
         result = _full_fit(problem, method, seed, x0, opts)
     y = problem.energies
@@ -721,7 +724,9 @@ def _linear_profile(model, problem, name, grid):
 
 
 def _ls_profile(model, problem, result, name, grid, centre):
-    """Costs with ``name`` fixed, others by bounded least_squares from the neighbour."""
+    """Costs with ``name`` fixed, others by bounded least_squares from the neighbour (with
+    the problem's priors: the prior term of ``name`` at each grid value is added)."""
+    prior = problem.priors.get(name)
     spec = model.spec
     if result.method == "linear":
         # the linear method's feasible set: ε, σ >= 0 without the spec's bounds
@@ -735,18 +740,20 @@ def _ls_profile(model, problem, result, name, grid, centre):
         x = x_fit
         for i in order:
             sub = model.with_spec(spec.with_fixed({name: grid[i]}))
+            own = 0.0 if prior is None else 0.5 * ((grid[i] - prior[0]) / prior[1]) ** 2
             if sub.n_free == 0:
-                costs[i] = problem.data_cost_of(sub.predict())
+                costs[i] = problem.data_cost_of(sub.predict()) + own
                 continue
-            r = fit_problem(problem.with_model(sub), "least_squares", x0=sub.spec.clip(x))
+            r = fit_problem(problem.with_model(sub, keep_prior=True), "least_squares",
+                            x0=sub.spec.clip(x))
             if np.all(np.isfinite(r.x)):
-                costs[i] = r.cost
+                costs[i] = r.objective + own
                 x = r.x
     return costs
 
 
 def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
-            span: float | None = None, sigmas=None) -> Profile:
+            span: float | None = None, sigmas=None, priors=None) -> Profile:
     """Profile of the cost along one free parameter.
 
     Parameters
@@ -766,6 +773,9 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
         is clipped to the parameter's bounds.
     sigmas : Sigmas, optional
         The expected errors the fit used (default: as :func:`ljfit.fit`).
+    priors : dict, optional
+        The Gaussian priors the fit used: the profile is then of the cost plus the prior
+        terms (what the fit minimised), by ``least_squares`` at every point.
 
     Returns
     -------
@@ -777,7 +787,8 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
     exact NNLS solves (global minimum at each point); anything else by bounded
     ``least_squares`` fits warm-started from the neighbouring grid point, outward from the
     fitted value (for a linear result with ε, σ ≥ 0 as the only bounds on the others, as in
-    the linear method). Costs are those of :attr:`FitResult.cost`, without any ridge term.
+    the linear method). Costs are those of :attr:`FitResult.cost` (with priors:
+    :attr:`FitResult.objective`).
 
     Raises
     ------
@@ -798,14 +809,15 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
         raise FitError(f"span: need a finite half-width > 0, got {span!r}")
     if not np.all(np.isfinite(result.x)):
         raise FitError("result: some fitted parameters are undefined (nan); nothing to profile")
-    problem = _references(model, dataset, sigmas=sigmas)
+    problem = _references(model, dataset, sigmas=sigmas, priors=priors)
     value = float(result.params[name])
     p = model.spec[name]
     lower, upper = p.lower, p.upper
     lower, upper = min(lower, value), max(upper, value)
     grid, centre = _profile_grid(value, result.stderr.get(name, np.nan), lower, upper,
                                  int(n_points), span)
-    if result.method == "linear" and model.linear and p.kind in ("sigma", *LINEAR_KINDS):
+    if (result.method == "linear" and model.linear and p.kind in ("sigma", *LINEAR_KINDS)
+            and not problem.priors):
         costs = _linear_profile(model, problem, name, grid)
     else:
         costs = _ls_profile(model, problem, result, name, grid, centre)
@@ -818,10 +830,12 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
                    best_cost=best_cost)
 
 
-def profiles(model, dataset, result: FitResult, *, n_points: int = 21, sigmas=None) -> dict:
+def profiles(model, dataset, result: FitResult, *, n_points: int = 21, sigmas=None,
+             priors=None) -> dict:
     """:func:`profile` of every free parameter: ``{name: Profile}`` in ``result.names``
     order."""
     _check_result(model, result)
     _check_dataset(model, dataset)
-    return {nm: profile(model, dataset, result, nm, n_points=n_points, sigmas=sigmas)
+    return {nm: profile(model, dataset, result, nm, n_points=n_points, sigmas=sigmas,
+                        priors=priors)
             for nm in result.names}

@@ -369,8 +369,9 @@ _PARSE_CASES = [
     (["--bounds", "sigma[Au-C]=2.5:4", "--bounds", "offset=-inf:0"], "bounds",
      [("sigma[Au-C]", (2.5, 4.0)), ("offset", (-math.inf, 0.0))]),
     (["--fix", "sigma[Au-H]=2.7"], "fix", [("sigma[Au-H]", 2.7)]),
-    (["--regularization", "0.5"], "regularization", 0.5),
-    (["--prior", "sigma[Au-O]=3"], "prior", [("sigma[Au-O]", 3.0)]),
+    (["--prior", "sigma[Au-O]=3±0.1"], "prior", [("sigma[Au-O]", (3.0, 0.1))]),
+    (["--prior", "offset=-0.5+-0.02"], "prior", [("offset", (-0.5, 0.02))]),
+    (["--absolute-sigma"], "absolute_sigma", True),
     (["--seed", "7"], "seed", 7),
     (["--niter", "5"], "niter", 5),
     (["--maxiter", "9"], "maxiter", 9),
@@ -401,7 +402,9 @@ _BAD_OPTIONS = [
     ["--potential", "mie:6:9"], ["--layout", "xyz"], ["--n-substrate", "0"], ["--cv", "1"],
     ["--cv", "all"], ["--bounds", "sigma[Au-C]"], ["--bounds", "sigma[Au-C]=4:2"],
     ["--fix", "sigma[Au-C]=big"], ["--seed", "-1"], ["--loss", "l1"], ["--f-scale", "0"],
-    ["--regularization", "-1"], ["--bootstrap", "x"], ["--bootstrap", "1"], ["--unknown"],
+    ["--regularization", "0.1"], ["--bootstrap", "x"], ["--bootstrap", "1"], ["--unknown"],
+    ["--prior", "sigma[Au-O]=3.0"], ["--prior", "sigma[Au-O]=3.0±0"],
+    ["--prior", "sigma[Au-O]=3.0±x"],
 ]
 
 
@@ -475,15 +478,41 @@ def test_fix_and_bounds_take_effect(tmp_path):
     assert _metrics(out)["n_free_parameters"] == 5
 
 
-def test_regularization_prior_loss_seed(tmp_path):
-    code, out = _fit(tmp_path, "--regularization", "10", "--prior", "sigma[Au-O]=2.5",
+def test_prior_loss_seed(tmp_path):
+    code, out = _fit(tmp_path, "--prior", "sigma[Au-O]=2.5±0.01",
                      "--loss", "soft_l1", "--f-scale", "0.002", "--seed", "4",
                      "--method", "least_squares", "--no-plots", "--quiet")
     assert code == 0
     opts = _metrics(out)["options"]
-    assert opts == {"seed": 4, "regularization": 10.0, "prior": {"sigma[Au-O]": 2.5},
+    assert opts == {"seed": 4, "priors": {"sigma[Au-O]": [2.5, 0.01]},
                     "loss": "soft_l1", "f_scale": 0.002}
-    assert _params(out)["parameters"]["sigma[Au-O]"] < 2.9  # pulled toward the prior
+    params = _params(out)
+    assert params["priors"] == {"sigma[Au-O]": [2.5, 0.01]}  # every prior used, stated
+    assert abs(params["parameters"]["sigma[Au-O]"] - 2.5) < 0.05  # held by the prior
+    assert "sigma[Au-O] = 2.5 ± 0.01 Å" in (out / "report.md").read_text()
+
+
+def test_readme_prior_example_keeps_the_fit(tmp_path):
+    """The README's prior example: a prior at the fitted value's neighbourhood moves only
+    σ[Au-O] (toward 3.0) and leaves the RMSE near the prior-free 0.72 meV (the removed ridge
+    gave 16.9 meV and pulled every other parameter to ε = 0.01, σ = 3)."""
+    code, out = _fit(tmp_path, "--prior", "sigma[Au-O]=3.0±0.1", "--no-plots", "--quiet",
+                     *GLOBAL_FAST)
+    assert code == 0
+    m = _metrics(out)
+    assert "linear" not in m["methods"]  # a prior on σ is not linear in (C12, C6)
+    assert m["methods"]["least_squares"]["rmse"] < 0.8e-3
+    p = _params(out)["parameters"]
+    assert 2.96 < p["sigma[Au-O]"] < 3.0
+
+
+def test_regularization_is_refused_with_the_new_form(tmp_path, capsys):
+    code, _ = _fit(tmp_path, "--regularization", "0.1", *FAST)
+    assert code == 2
+    _one_error_line(capsys.readouterr().err, "--prior 'sigma[Au-O]=3.0±0.1'")
+    code, _ = _fit(tmp_path, "--prior", "sigma[Au-O]=3.0±0.1", *FAST)
+    assert code == 2  # linear asked for explicitly: refused, naming the parameter
+    _one_error_line(capsys.readouterr().err, "method linear", "sigma[Au-O]")
 
 
 def test_reading_options_take_effect(tmp_path):
@@ -915,3 +944,4 @@ def test_energies_only_example_fits_exactly_as_in_0_1_0(tmp_path):
     assert main(["fit", str(EXAMPLE), "--out", str(out), "--no-plots", "--quiet",
                  "--method", "linear,least_squares,basinhopping,dual_annealing"]) == 0
     assert (out / "parameters.csv").read_bytes() == golden.read_bytes()
+

@@ -24,9 +24,14 @@ from .common import (
 def _fit_options(args, progress) -> dict:
     opts = {"seed": 0 if args.seed is None else args.seed}
     if args.regularization is not None:
-        opts["regularization"] = args.regularization
+        raise FitError("--regularization was removed: it pulled every parameter without a "
+                       "prior toward a default with a dimensionless strength; state Gaussian "
+                       "priors on the parameters you know instead, e.g. --prior "
+                       "'sigma[Au-O]=3.0±0.1' (value ± width in the parameter's unit)")
     if args.prior:
-        opts["prior"] = dict(args.prior)
+        opts["priors"] = dict(args.prior)
+    if args.absolute_sigma:
+        opts["absolute_sigma"] = True
     if args.loss is not None:
         opts["loss"] = args.loss
     if args.f_scale is not None:
@@ -69,13 +74,13 @@ def cmd_fit(args) -> int:
         fit_plan = _plan(ds, args)
         notes.extend(fit_plan.notes)
         model = _build_model(ds, args, fit_plan=fit_plan)
-        methods = methods_for(model, args.method or "all")
+        opts = _fit_options(args, progress)
+        opts["sigmas"] = fit_plan.sigmas
+        methods = methods_for(model, args.method or "all", priors=opts.get("priors"))
         if args.bootstrap and args.bootstrap_method and args.bootstrap_method not in methods:
             raise FitError(
                 f"--bootstrap-method {args.bootstrap_method}: not among the methods run "
                 f"({', '.join(methods)}); add it to --method")
-        opts = _fit_options(args, progress)
-        opts["sigmas"] = fit_plan.sigmas
         if opts.get("loss", "linear") != "linear" or "f_scale" in opts:
             ignoring = [m for m in methods if m != "least_squares"]
             if ignoring:
@@ -124,7 +129,8 @@ def cmd_fit(args) -> int:
             else:
                 try:
                     run.profiles = uncertainty.profiles(model, ds, results[best],
-                                                        sigmas=fit_plan.sigmas)
+                                                        sigmas=fit_plan.sigmas,
+                                                        priors=opts.get("priors"))
                 except LJFitError as exc:  # keep the fit: note why there is no figure
                     notes.append(f"profiles.png skipped: {exc}")
         notes.extend(m for m in captured.messages if m not in notes)

@@ -176,6 +176,31 @@ def _value_item(text, what="NAME=VALUE"):
     return name, v
 
 
+def _prior_item(text):
+    """``NAME=VALUE±WIDTH`` (or ``VALUE+-WIDTH``): a Gaussian prior, in the parameter's
+    unit."""
+    if isinstance(text, tuple):
+        return text
+    example = "e.g. 'sigma[Au-O]=3.0±0.1' (value ± width, in the parameter's unit)"
+    name, value = _split_assignment(text, f"NAME=VALUE±WIDTH, {example}")
+    parts = value.replace("+/-", "±").replace("+-", "±").split("±")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(
+            f"prior on {name}: give a value and a width, {example}; got {value!r} (a prior "
+            "without a width says nothing about how strongly it holds)")
+    try:
+        v, w = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"prior on {name}: VALUE and WIDTH must be numbers, got {value!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"prior on {name}: VALUE must be finite, got {value!r}")
+    if not (math.isfinite(w) and w > 0):
+        raise argparse.ArgumentTypeError(
+            f"prior on {name}: WIDTH must be a positive number, got {value!r}")
+    return name, (v, w)
+
+
 # ----------------------------------------------------------------------------------------
 # the parser
 # ----------------------------------------------------------------------------------------
@@ -187,7 +212,7 @@ examples:
   ljfit fit data/example_tags --scope per-element --mixing geometric
   ljfit fit runs/*.extxyz --groups tags --energy-unit kcal/mol --cutoff 10 --shift
   ljfit fit data/example --fix 'sigma[Au-H]=2.7' --bounds 'epsilon[Au-C]=0.005:0.05'
-  ljfit fit data/example --regularization 0.1 --prior 'sigma[Au-O]=3.0'
+  ljfit fit data/example --prior 'sigma[Au-O]=3.0±0.1'   Gaussian prior: value ± width (Å)
   ljfit fit data/example --cv loo --bootstrap 200
   ljfit fit data/example --config fit.toml         options from TOML, command line wins
 
@@ -343,10 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="robust loss of least_squares (default linear)")
     g.add_argument("--f-scale", type=_positive_float, metavar="EV",
                    help="residual scale of the robust loss, eV (default 1)")
-    g.add_argument("--regularization", type=_nonneg_float, metavar="LAMBDA",
-                   help="ridge strength λ >= 0 toward the prior (default 0)")
-    g.add_argument("--prior", action="append", type=_value_item, metavar="NAME=VALUE",
-                   help="prior value of a parameter for --regularization (repeatable)")
+    g.add_argument("--prior", action="append", type=_prior_item, metavar="NAME=VALUE±WIDTH",
+                   help="Gaussian prior on a parameter, value and width in its unit (eV or "
+                        "Å; also VALUE+-WIDTH; repeatable): adds ((p - VALUE)/WIDTH)² to χ²; "
+                        "parameters without a prior are not pulled")
+    g.add_argument("--regularization", metavar="LAMBDA",
+                   help="removed: state priors with a width instead (--prior)")
+    g.add_argument("--absolute-sigma", action="store_true", default=None,
+                   help="the sigmas are the true errors of the references: standard errors "
+                        "from (JᵀWJ)⁻¹, not rescaled by the reduced χ² (a warning when "
+                        "χ² does not fit them)")
     g.add_argument("--seed", type=_seed, metavar="N", help="random seed (default 0)")
     g.add_argument("--niter", type=_positive_int, metavar="N",
                    help="basinhopping hops (default 100)")
@@ -463,6 +494,13 @@ def _config_value(action, key, value, where):
                             raise bad(f"{name}: expected [LO, HI], got {pair!r}")
                         lo, hi = _float(pair[0]), _float(pair[1])
                         items.append(_bounds_item(f"{name}={lo!r}:{hi!r}"))
+                    return items
+                if action.dest == "prior":
+                    items = []
+                    for name, item in value.items():
+                        if isinstance(item, list) and len(item) == 2:
+                            item = f"{_float(item[0])!r}±{_float(item[1])!r}"
+                        items.append(_prior_item(f"{name}={item}"))
                     return items
                 return [(str(n), _value_item(f"{n}={_float(v)!r}")[1]) for n, v in value.items()]
             values = value if isinstance(value, list) else [value]

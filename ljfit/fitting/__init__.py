@@ -19,10 +19,11 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import FitError
+from ..params import LINEAR_KINDS
 from .global_ import fit_basinhopping, fit_differential_evolution, fit_dual_annealing
 from .linear import fit_linear
 from .local import fit_least_squares, starting_point
-from .problem import Problem
+from .problem import REGULARIZATION_REMOVED, Problem
 from .result import FitResult
 from .targets import Sigmas, Targets
 
@@ -40,15 +41,18 @@ METHODS = {
 DEFAULT_METHODS = ("linear", "least_squares", "basinhopping", "dual_annealing")
 
 
-def methods_for(model, methods="all") -> list:
+def methods_for(model, methods="all", *, priors=None) -> list:
     """Expand a method list (``"all"``, a comma string or a sequence) for a model: ``all``
-    is every default method that applies (``linear`` only for a linear model)."""
+    is every default method that applies (``linear`` only for a linear model without priors
+    on ε or σ)."""
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
+    nonlinear_priors = _nonlinear_priors(model, priors)
     out = []
     for m in methods:
         if m == "all":
-            out += [d for d in DEFAULT_METHODS if d != "linear" or model.linear]
+            out += [d for d in DEFAULT_METHODS
+                    if d != "linear" or (model.linear and not nonlinear_priors)]
         elif m in METHODS:
             out.append(m)
         else:
@@ -58,14 +62,30 @@ def methods_for(model, methods="all") -> list:
             "method linear: needs the per-site or per-pair scope with every epsilon and sigma "
             f"free (this model is {model.scope}); use least_squares or a global method"
         )
+    if "linear" in out and nonlinear_priors:
+        raise FitError(
+            f"method linear: a Gaussian prior on {', '.join(nonlinear_priors)} is not linear "
+            "in the coefficients (C_n, C_m) the linear method solves for; use least_squares "
+            "(it starts from the linear solve) or a global method"
+        )
     return list(dict.fromkeys(out))
 
 
+def _nonlinear_priors(model, priors) -> list:
+    """Names of priors on ε or σ (the linear method can take priors on offset/e0 only)."""
+    return [n for n in (priors or {}) if n in model.spec
+            and model.spec[n].kind not in LINEAR_KINDS]
+
+
 def make_problem(model, dataset=None, *, energies=None, weights=None, sigmas=None,
-                 regularization=0.0, prior=None) -> Problem:
+                 regularization=None, prior=None, priors=None,
+                 absolute_sigma: bool = False) -> Problem:
     """The :class:`Problem` of :func:`fit`: every observation of the model's rows from
     ``dataset`` with its sigma (:class:`~ljfit.fitting.targets.Sigmas`; default
-    :meth:`Sigmas.default_for` the dataset), or bare ``energies`` (unit sigmas, eV²)."""
+    :meth:`Sigmas.default_for` the dataset), or bare ``energies`` (unit sigmas, eV²), with
+    Gaussian ``priors`` ``{name: (value, width)}``."""
+    if prior is not None or (regularization is not None and regularization != 0):
+        raise FitError(REGULARIZATION_REMOVED)
     if energies is None:
         if dataset is None:
             raise FitError("fit: give a dataset (or energies=)")
@@ -80,13 +100,13 @@ def make_problem(model, dataset=None, *, energies=None, weights=None, sigmas=Non
             if w.shape != (len(dataset),):
                 raise FitError("weights: need one finite, non-negative weight per structure")
             targets = Targets(targets.values, targets.sigma, w[model.row_structures()])
-        return Problem(model, regularization=regularization, prior=prior, targets=targets)
-    return Problem(model, energies, weights, regularization=regularization, prior=prior)
+        return Problem(model, targets=targets, priors=priors, absolute_sigma=absolute_sigma)
+    return Problem(model, energies, weights, priors=priors, absolute_sigma=absolute_sigma)
 
 
 def fit(model, dataset=None, method: str = "least_squares", *, energies=None, weights=None,
-        sigmas=None, regularization: float = 0.0, prior=None, seed: int | None = 0,
-        **options) -> FitResult:
+        sigmas=None, priors=None, absolute_sigma: bool = False, seed: int | None = 0,
+        regularization=None, prior=None, **options) -> FitResult:
     """Fit the model's free parameters to reference energies (forces, stress).
 
     Parameters
@@ -105,10 +125,16 @@ def fit(model, dataset=None, method: str = "least_squares", *, energies=None, we
     sigmas : Sigmas, optional
         Expected errors of energies, forces and stress (default
         :meth:`Sigmas.default_for` the dataset).
-    regularization : float
-        Ridge strength λ toward ``prior`` (see :class:`Problem`).
-    prior : dict, optional
-        Prior values by name (default: the spec's values).
+    priors : dict, optional
+        Gaussian priors ``{name: (value, width)}`` on free parameters, value and width in the
+        parameter's unit (eV for ε, offset, e0; Å for σ): each adds ½((p − value)/width)² to
+        the cost (χ²/2) and its information to the covariance. Parameters without a prior
+        are not pulled anywhere. The linear method takes priors on ``offset``/``e0`` only.
+    absolute_sigma : bool
+        The sigmas (weights) are true uncertainties: standard errors from (JᵀWJ)⁻¹ without
+        rescaling by the reduced χ² (which is then a test of the model).
+    regularization, prior
+        Removed; a ``FitError`` explains the ``priors`` that replace them.
     seed : int
         Seed of every random choice (global methods, multistarts).
     **options
@@ -122,7 +148,8 @@ def fit(model, dataset=None, method: str = "least_squares", *, energies=None, we
         Also when the fit did not converge (``success`` is False, ``message`` says why).
     """
     problem = make_problem(model, dataset, energies=energies, weights=weights, sigmas=sigmas,
-                           regularization=regularization, prior=prior)
+                           regularization=regularization, prior=prior, priors=priors,
+                           absolute_sigma=absolute_sigma)
     return fit_problem(problem, method, seed=seed, **options)
 
 
@@ -132,7 +159,8 @@ def fit_problem(problem: Problem, method: str = "least_squares", *, seed: int | 
     if method not in METHODS:
         raise FitError(f"method: unknown {method!r}; choose from {', '.join(METHODS)}")
     if method == "linear":
-        methods_for(problem.model, ["linear"])  # a clear FitError when it does not apply
+        # a clear FitError when it does not apply
+        methods_for(problem.model, ["linear"], priors=problem.priors)
     # The fitters' linear algebra is on tiny matrices: BLAS threads only add spin-up and
     # contention (measured: basinhopping on the example 13x slower with 2 OpenBLAS threads
     # on a busy 2-core machine), so a fit runs single-threaded.

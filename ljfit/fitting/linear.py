@@ -16,8 +16,8 @@ unique. When the optimum maps to values outside the parameter bounds, the result
 cost and predictions (a certified lower bound for any bounded fit) but no parameters
 (``nan``, ``success=False``): the values are in ``extra["unbounded_parameters"]``.
 Columns are scaled to unit norm first: r⁻¹² and r⁻⁶ sums differ by orders of
-magnitude. A ridge term (``regularization``) acts on the coefficients, toward the
-coefficients of the prior ε, σ.
+magnitude. Gaussian priors on ``offset`` or ``e0`` are rows on their own coefficient (the
+problem stays a convex NNLS); a prior on ε or σ is not linear in (C_n, C_m) and is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import time
 import numpy as np
 from scipy.optimize import nnls
 
+from ..errors import FitError
 from .problem import Problem
 from .result import FitResult, diagnose
 
@@ -84,11 +85,16 @@ class LinearSystem:
         self.yw = problem.sw * (problem.y - self.fixed)
         self.data_rows = np.flatnonzero(problem.w > 0)
         self.ridge = None
-        if problem.lam > 0:
-            cp = model.coefficients(problem.prior)
-            scale = np.where(cp != 0, np.abs(cp), 1.0)
-            self.ridge = (np.diag(np.sqrt(problem.lam) / scale),
-                          np.sqrt(problem.lam) * cp / scale)
+        if problem.priors:
+            bad = [n for n in problem.priors if n not in columns]
+            if bad:
+                raise FitError(f"method linear: a Gaussian prior on {', '.join(bad)} is not "
+                               "linear in the coefficients; use least_squares")
+            # the prior residual (c_j − μ)/(δ √s) on its own column, as Problem.residuals
+            rows = np.zeros((problem.n_priors, len(columns)))
+            k = [columns.index(n) for n in problem.priors]
+            rows[np.arange(problem.n_priors), k] = problem._prior_scale
+            self.ridge = (rows, problem.prior_value * problem._prior_scale)
 
     def rows_of(self, structures) -> np.ndarray:
         """Row indices of the structures ``structures`` (every observable)."""
@@ -176,11 +182,9 @@ def fit_linear(problem: Problem, **_ignored) -> FitResult:
         # never hand out values outside the bounds: the solve is a certified lower bound on
         # the cost (kept, with its predictions), but it has no feasible parameters to give
         x = np.full_like(x, np.nan)
-    certified = problem.lam == 0
-    message = "exact NNLS solve" + (
-        ": certified global optimum of the unbounded problem" if certified else
-        f" with ridge λ = {problem.lam:g}"
-    )
+    certified = True  # priors on offset / e0 keep the problem a convex NNLS
+    message = "exact NNLS solve: certified global optimum of the unbounded problem" + (
+        f" with Gaussian priors on {', '.join(problem.priors)}" if problem.priors else "")
     success = not zero and not outside
     if zero:
         message += f"; on the boundary ({', '.join(zero)} = 0), parameters undefined"
