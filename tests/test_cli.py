@@ -945,3 +945,40 @@ def test_energies_only_example_fits_exactly_as_in_0_1_0(tmp_path):
                  "--method", "linear,least_squares,basinhopping,dual_annealing"]) == 0
     assert (out / "parameters.csv").read_bytes() == golden.read_bytes()
 
+
+def test_info_periodic_without_cutoff_says_so(capsys, fcc_dataset, tmp_path):
+    from ase.io import write
+
+    from conftest import structure_to_atoms
+
+    frames = []
+    for s in fcc_dataset:
+        a = structure_to_atoms(s)
+        a.info["energy"] = s.energy
+        frames.append(a)
+    write(tmp_path / "cells.extxyz", frames)
+    assert main(["info", str(tmp_path / "cells.extxyz")]) == 0
+    out = capsys.readouterr().out
+    assert "underdetermined" not in out
+    assert "periodic and no cutoff was given; run again with --cutoff" in out
+
+
+def test_total_energies_of_dimers_hint_at_fragments(tmp_path):
+    """Water dimers read without tags are total energies (bonded pairs count): the run
+    says so and points at --groups fragments."""
+    from ase.build import molecule
+    from ase.io import write
+
+    frames = []
+    for k in range(6):
+        a, b = molecule("H2O"), molecule("H2O")
+        b.positions += [0.0, 0.0, 2.8 + 0.2 * k]
+        d = a + b
+        d.info["energy"] = -0.2 + 0.03 * k
+        frames.append(d)
+    write(tmp_path / "dimers.extxyz", frames)
+    code, out = _fit(tmp_path, "--method", "least_squares", "--no-plots", "--quiet",
+                     data=tmp_path / "dimers.extxyz")
+    assert code == 0
+    warnings = " ".join(_metrics(out)["warnings"])
+    assert "holds 2 covalent fragments" in warnings and "--groups fragments" in warnings
