@@ -367,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--loss", choices=("linear", "soft_l1", "huber", "cauchy", "arctan"),
                    help="robust loss of least_squares (default linear)")
     g.add_argument("--f-scale", type=_positive_float, metavar="EV",
-                   help="residual scale of the robust loss, eV (default 1)")
+                   help="residual scale of the robust loss, eV at the energy sigma (default: "
+                        "1.4826 x median |residual| of a plain fit, stated in the report)")
     g.add_argument("--prior", action="append", type=_prior_item, metavar="NAME=VALUE±WIDTH",
                    help="Gaussian prior on a parameter, value and width in its unit (eV or "
                         "Å; also VALUE+-WIDTH; repeatable): adds ((p - VALUE)/WIDTH)² to χ²; "

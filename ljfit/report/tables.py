@@ -118,6 +118,9 @@ def metrics_document(run: FitRun) -> dict:
             undetermined=list(r.undetermined),
             absolute_sigma=bool(r.absolute_sigma),
         )
+        if r.extra.get("loss") not in (None, "linear"):  # a robust loss and its scale
+            d.update(loss=r.extra["loss"], f_scale=_num(r.extra.get("f_scale")),
+                     f_scale_source=r.extra.get("f_scale_source"))
         methods[m] = d
     ds = dict(run.dataset.summary())
     doc = {

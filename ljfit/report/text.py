@@ -195,7 +195,9 @@ def _loss_text(r) -> str:
         return ""
     fs = r.extra.get("f_scale")
     how = r.extra.get("f_scale_source", "given")
-    return f"robust loss {loss}, f_scale {_fmt(fs, 4)} ({how})"
+    fs = _num(fs)
+    scale = "—" if fs is None else f"{1000 * fs:.4g} meV"
+    return f"robust loss {loss}, f_scale {scale} of weighted residual ({how})"
 
 
 def summary_text(run: FitRun, out=None) -> str:
