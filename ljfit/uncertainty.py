@@ -11,12 +11,17 @@ Bootstrap (:func:`bootstrap`)
     free parameter. A refit that fails or leaves a parameter undefined (the linear solve with
     a coefficient at zero) is counted in ``n_failed`` and excluded. With ``method="linear"``
     a refit is one column-scaled NNLS solve on rows of the precomputed design matrix (about
-    0.1 ms for the 40-structure example: 1000 resamples in < 0.1 s); iterative methods are
-    warm-started from the full fit.
+    0.1 ms for the 40-structure example: 1000 resamples in < 0.1 s); iterative methods start
+    each refit where a fresh fit of the resample would start (its own linear solve or
+    mapped start, plus ``n_starts`` random starts if asked), never from the full fit's
+    answer. When the full fit is underdetermined the intervals are undefined (``reason``)
+    instead of numbers: refits then scatter over what the data allow, or — started from an
+    exact fit — do not move at all.
 
 Cross-validation (:func:`cross_validate`)
     K-fold on seeded shuffled folds (fold sizes differ by at most one) or leave-one-out.
-    Each structure is predicted by the fit on the other folds; the held-out RMSE and MAE
+    Each structure is predicted by the fit on the other folds (each fold fit starts where a
+    fresh fit of its training structures would start); the held-out RMSE and MAE
     (unweighted, eV, over all structures, like :attr:`FitResult.rmse`) are compared with the
     training RMSE of the full fit. A held-out RMSE more than :data:`OVERFIT_RATIO` (2) times
     the training RMSE is reported as over-fitting. For linear least squares with a correct
@@ -121,6 +126,9 @@ class BootstrapResult:
         Refits that failed or gave an undefined parameter (excluded from ``samples``).
     wall_time : float
         s, resampling and refits (not the full fit).
+    reason : str or None
+        Why the intervals are undefined (``nan``, no refits made): the full fit is
+        underdetermined or has undefined parameters. None when they are defined.
     """
 
     method: str
@@ -135,6 +143,7 @@ class BootstrapResult:
     level: float = 0.95
     n_failed: int = 0
     wall_time: float = 0.0
+    reason: str | None = None
 
     @property
     def n_ok(self) -> int:
@@ -143,9 +152,11 @@ class BootstrapResult:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no samples): ``{"method", "n", "seed", "level", "n_failed",
-        "wall_time_s", "parameters": {name: {"mean", "std", "ci_low", "ci_high"}}}``;
-        undefined numbers are ``None``."""
+        "wall_time_s", "reason", "parameters": {name: {"mean", "std", "ci_low",
+        "ci_high"}}}``; undefined numbers are ``None`` (with the ``reason`` when every
+        interval is undefined)."""
         return {
+            "reason": self.reason,
             "method": self.method,
             "n": int(self.n),
             "seed": int(self.seed),
@@ -339,21 +350,31 @@ def _full_fit(problem, method, seed, x0, opts):
     return fit_problem(problem, method, seed=seed, **kw)
 
 
-def _refit(problem, rows, method, seed, x0, opts):
-    """Fit of the structures ``rows`` (all their observations); None when the request
-    cannot be fitted."""
+def _refit(problem, rows, method, seed, opts):
+    """Fit of the structures ``rows`` (all their observations) from the start a fresh fit
+    of them would take (never the full fit's answer: where that fits every structure
+    exactly, a refit started there does not move and the spread collapses to round-off);
+    None when the request cannot be fitted."""
     kw = dict(opts)
     kw["progress"] = False
-    if x0 is not None and method != "linear":
-        kw["x0"] = x0
     try:
         return fit_problem(problem.subset(rows), method, seed=seed, **kw)
     except (FitError, np.linalg.LinAlgError):
         return None
 
 
-def _warm_start(result):
-    return result.x if result is not None and np.all(np.isfinite(result.x)) else None
+def _undefined_reason(result) -> str | None:
+    """Why resampling intervals of ``result`` would be numbers without meaning, or None."""
+    if result is None:
+        return None
+    if result.underdetermined:
+        which = result.undetermined or result.names
+        return (f"the fit is underdetermined ({', '.join(which[:6])}"
+                f"{', …' if len(which) > 6 else ''} not determined by the data): resampled "
+                "refits land anywhere in what the data allow, so no interval is meaningful")
+    if not result.defined:
+        return "the full fit has undefined parameters"
+    return None
 
 
 # ======================================================================================
@@ -380,8 +401,8 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
     level : float
         Confidence level of the percentile intervals, 0 < level < 1.
     result : FitResult, optional
-        The fit to every structure; iterative methods start each refit from ``result.x``.
-        Computed when needed and not given (the linear method does not need it).
+        The fit to every structure (whether it is determined; never a refit's start).
+        Computed when not given.
     progress : bool, optional
         tqdm bar over the refits; default: shown when stderr is a terminal.
     **fit_options
@@ -411,8 +432,15 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
     problem = _references(model, dataset, **problem_kw)
     names = list(model.spec.free_names)
     n, m = int(n), model.n_structures
-    if method != "linear" and result is None:
+    if result is None:
         result = _full_fit(problem, method, seed, x0, opts)
+    reason = _undefined_reason(result)
+    if reason is not None:
+        nan = dict.fromkeys(names, float("nan"))
+        return BootstrapResult(method=method, n=n, seed=int(seed), names=names,
+                               samples=np.empty((0, len(names))), mean=dict(nan),
+                               std=dict(nan), ci_low=dict(nan), ci_high=dict(nan),
+                               level=float(level), n_failed=0, wall_time=0.0, reason=reason)
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -426,9 +454,8 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
                 samples.append(solver.free_parameters(solver.solve(solver.rows_of(rows))))
                 bar.update(1)
         else:
-            start = _warm_start(result)
             for rows in draws:
-                r = _refit(problem, rows, method, seed, start, opts)
+                r = _refit(problem, rows, method, seed, opts)
                 ok = r is not None and r.success
                 samples.append(r.x if ok else np.full(len(names), np.nan))
                 bar.update(1)
@@ -502,8 +529,7 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
     seed : int
         Seed of the fold assignment and of each fit.
     result : FitResult, optional
-        The fit to every structure (training errors; start of iterative fold fits);
-        computed when not given.
+        The fit to every structure (training errors); computed when not given.
     **fit_options
         Passed to every :func:`ljfit.fit` (``priors``, ``absolute_sigma``, ``loss``, …).
 
@@ -532,7 +558,6 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
     y = problem.energies
     n_free = model.n_free
     solver = LinearSystem(problem) if method == "linear" else None
-    start = _warm_start(result)
 
     pred = np.full(m, np.nan)
     warn, small, failed = [], [], []
@@ -548,7 +573,7 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
         if solver is not None:  # energy rows are the first n_structures rows
             pred[test] = solver.predict(solver.solve(solver.rows_of(train)), test)
             continue
-        r = _refit(problem, train, method, seed, start, opts)
+        r = _refit(problem, train, method, seed, opts)
         if r is None or not np.all(np.isfinite(r.x)):
             failed.append(f)
             continue
