@@ -466,6 +466,29 @@ def test_bad_requests_raise_fit_error(clean, kwargs, match):
         ljfit.fit(model, ds, **kwargs)
 
 
+@pytest.mark.parametrize("case, methods, options", [
+    pytest.param("per-pair", ["linear", "least_squares"], {}, id="exact-linear-polish"),
+    pytest.param("per-element", ["least_squares", "dual_annealing"],
+                 {"least_squares": {"n_starts": 8}}, id="per-element-multistart-global"),
+    pytest.param("sigma-prior", ["least_squares", "dual_annealing"],
+                 {"least_squares": {"n_starts": 8}}, id="prior-on-sigma-not-exact"),
+    pytest.param("fixed-sigma", ["least_squares", "dual_annealing"],
+                 {"least_squares": {"n_starts": 8}}, id="fixed-sigma-not-exact"),
+])
+def test_auto_methods(clean, case, methods, options):
+    """auto: linear (+ least_squares) where the exact solve is the optimum; least_squares
+    with 8 starts + dual_annealing where it is not."""
+    model, _ = clean
+    priors = {"sigma[Au-O]": (3.0, 0.1)} if case == "sigma-prior" else None
+    if case == "per-element":
+        model = ljfit.LJModel(model.features, scope="per-element")
+    if case == "fixed-sigma":
+        model = model.with_spec(model.spec.with_fixed({"sigma[Au-O]": 3.0}))
+    assert ljfit.fitting.methods_for(model, "auto", priors=priors) == methods
+    assert ljfit.fitting.auto_options(model, "auto", priors=priors) == options
+    assert ljfit.fitting.auto_options(model, "least_squares", priors=priors) == {}
+
+
 def test_fit_methods_all_skips_linear_for_per_element(clean):
     model, ds = clean
     elem = ljfit.LJModel(model.features, scope="per-element")

@@ -207,7 +207,8 @@ def _prior_item(text):
 
 _FIT_EPILOG = """\
 examples:
-  ljfit fit data/example                           all methods, results/example/
+  ljfit fit data/example                           --method auto, results/example/
+  ljfit fit data/example --method all              every method that applies
   ljfit fit data/example --method linear,least_squares --out /tmp/run --force
   ljfit fit data/example_tags --scope per-element --mixing geometric
   ljfit fit runs/*.extxyz --groups tags --energy-unit kcal/mol --cutoff 10 --shift
@@ -362,8 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_observables(p)
     g = p.add_argument_group("fitting")
     g.add_argument("--method", type=_methods, metavar="LIST",
-                   help=f"comma list of {_METHODS_HELP}, or all (default: every method "
-                        "that applies)")
+                   help=f"auto (default), all, or a comma list of {_METHODS_HELP}; auto: "
+                        "linear + least_squares where the exact solve applies, else "
+                        "least_squares (8 random starts) + dual_annealing; all: every "
+                        "method that applies")
     g.add_argument("--loss", choices=("linear", "soft_l1", "huber", "cauchy", "arctan"),
                    help="robust loss of least_squares (default linear)")
     g.add_argument("--f-scale", type=_positive_float, metavar="EV",

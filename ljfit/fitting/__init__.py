@@ -27,7 +27,8 @@ from .problem import REGULARIZATION_REMOVED, Problem
 from .result import FitResult
 from .targets import Sigmas, Targets
 
-__all__ = ["fit", "fit_problem", "make_problem", "fit_methods", "methods_for", "METHODS",
+__all__ = ["fit", "fit_problem", "make_problem", "fit_methods", "methods_for", "auto_options",
+           "METHODS",
            "FitResult", "Problem", "Sigmas", "Targets", "starting_point"]
 
 METHODS = {
@@ -39,24 +40,36 @@ METHODS = {
 }
 #: what ``all`` means (differential_evolution is available by name)
 DEFAULT_METHODS = ("linear", "least_squares", "basinhopping", "dual_annealing")
+#: Random starts of least_squares under ``auto`` where no exact solve exists.
+AUTO_N_STARTS = 8
 
 
 def methods_for(model, methods="all", *, priors=None) -> list:
-    """Expand a method list (``"all"``, a comma string or a sequence) for a model: ``all``
-    is every default method that applies (``linear`` only for a linear model without priors
-    on ε or σ)."""
+    """Expand a method list (``"auto"``, ``"all"``, a comma string or a sequence) for a
+    model.
+
+    ``auto`` (the command line's default): where the exact linear solve applies (per-site or
+    per-pair, every ε and σ free, no prior on them), ``linear`` and ``least_squares`` (its
+    polish, honouring the bounds); otherwise ``least_squares`` with :data:`AUTO_N_STARTS`
+    random starts (:func:`auto_options`) and one global search, ``dual_annealing``.
+    ``all`` is every default method that applies (``linear`` only for a linear model
+    without priors on ε or σ)."""
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     nonlinear_priors = _nonlinear_priors(model, priors)
+    exact = model.linear and not nonlinear_priors
     out = []
     for m in methods:
-        if m == "all":
+        if m == "auto":
+            out += ["linear", "least_squares"] if exact else ["least_squares", "dual_annealing"]
+        elif m == "all":
             out += [d for d in DEFAULT_METHODS
                     if d != "linear" or (model.linear and not nonlinear_priors)]
         elif m in METHODS:
             out.append(m)
         else:
-            raise FitError(f"method: unknown {m!r}; choose from all, {', '.join(METHODS)}")
+            raise FitError(f"method: unknown {m!r}; choose from auto, all, "
+                           f"{', '.join(METHODS)}")
     if "linear" in out and not model.linear:
         raise FitError(
             "method linear: needs the per-site or per-pair scope with every epsilon and sigma "
@@ -69,6 +82,16 @@ def methods_for(model, methods="all", *, priors=None) -> list:
             "(it starts from the linear solve) or a global method"
         )
     return list(dict.fromkeys(out))
+
+
+def auto_options(model, methods="auto", *, priors=None) -> dict:
+    """``{method: options}`` that ``auto`` adds: random starts for ``least_squares`` where
+    no exact solve applies (the landscape may have several minima)."""
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if "auto" in methods and not (model.linear and not _nonlinear_priors(model, priors)):
+        return {"least_squares": {"n_starts": AUTO_N_STARTS}}
+    return {}
 
 
 def _nonlinear_priors(model, priors) -> list:
@@ -180,5 +203,8 @@ def _blas_controller():
 
 
 def fit_methods(model, dataset=None, methods="all", **kwargs) -> dict:
-    """Run several methods; ``{method: FitResult}`` in order."""
-    return {m: fit(model, dataset, m, **kwargs) for m in methods_for(model, methods)}
+    """Run several methods (see :func:`methods_for`); ``{method: FitResult}`` in order."""
+    priors = kwargs.get("priors")
+    extra = auto_options(model, methods, priors=priors)
+    return {m: fit(model, dataset, m, **{**extra.get(m, {}), **kwargs})
+            for m in methods_for(model, methods, priors=priors)}
