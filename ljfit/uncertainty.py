@@ -77,7 +77,9 @@ __all__ = [
     "loo_residuals_linear",
     "profile",
     "profiles",
+    "bootstrap_spans",
     "OVERFIT_RATIO",
+    "PROFILE_SPAN_STDERR",
 ]
 
 #: Held-out RMSE / training RMSE above which :func:`cross_validate` warns of over-fitting.
@@ -691,10 +693,19 @@ def loo_residuals_linear(model, dataset) -> np.ndarray:
 # ======================================================================================
 
 
+#: Default half-width of a profile, in standard errors: the cost rises by 4.5 (χ²/2) there
+#: against 0.5 at one standard error, so both the minimum and the 1-stderr level show.
+PROFILE_SPAN_STDERR = 3.0
+
+
 def _profile_grid(value, stderr, lower, upper, n_points, span):
     if span is None:
         se = stderr if np.isfinite(stderr) else 0.0
-        span = max(5.0 * se, 0.1 * abs(value))
+        # a few standard errors; 10 % of the value where there is no usable standard error
+        # (at a bound, undetermined, or an exact fit at round-off)
+        span = PROFILE_SPAN_STDERR * se
+        if not span > 1e-9 * max(abs(value), 1e-3):
+            span = 0.1 * abs(value)
         if not span > 0:
             span = 1e-3  # a parameter at 0 (an offset) without a standard error
     lo = max(value - span, lower)
@@ -794,8 +805,9 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
     n_points : int
         Grid points (≥ 3); the fitted value is added when it is not one of them.
     span : float, optional
-        Half-width of the grid (eV or Å); default max(5·stderr, 10 % of the value). The grid
-        is clipped to the parameter's bounds.
+        Half-width of the grid (eV or Å); default :data:`PROFILE_SPAN_STDERR` (3) standard
+        errors of the fit, or 10 % of the value where it has none. The grid is clipped to
+        the parameter's bounds.
     sigmas : Sigmas, optional
         The expected errors the fit used (default: as :func:`ljfit.fit`).
     priors : dict, optional
@@ -856,11 +868,33 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
 
 
 def profiles(model, dataset, result: FitResult, *, n_points: int = 21, sigmas=None,
-             priors=None) -> dict:
+             priors=None, spans=None) -> dict:
     """:func:`profile` of every free parameter: ``{name: Profile}`` in ``result.names``
-    order."""
+    order (``spans``: half-widths by name, e.g. from a bootstrap; default per
+    :func:`profile`)."""
     _check_result(model, result)
     _check_dataset(model, dataset)
+    spans = spans or {}
     return {nm: profile(model, dataset, result, nm, n_points=n_points, sigmas=sigmas,
-                        priors=priors)
+                        priors=priors, span=spans.get(nm))
             for nm in result.names}
+
+
+def bootstrap_spans(result: FitResult, boot) -> dict:
+    """Profile half-widths that show a bootstrap interval of ``result``'s method: 1.25 times
+    the larger distance from the fitted value to either end, and at least
+    :data:`PROFILE_SPAN_STDERR` standard errors ({} when the intervals are undefined)."""
+    if boot is None or getattr(boot, "reason", None) or boot.method != result.method:
+        return {}
+    out = {}
+    for nm in result.names:
+        v, lo, hi = result.params[nm], boot.ci_low.get(nm), boot.ci_high.get(nm)
+        if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        half = 1.25 * max(v - lo, hi - v)
+        se = result.stderr.get(nm, np.nan)
+        if np.isfinite(se):
+            half = max(half, PROFILE_SPAN_STDERR * se)
+        if half > 0:
+            out[nm] = float(half)
+    return out

@@ -466,3 +466,32 @@ def test_argument_errors(water_data, case):
     call, match = _calls(model, ds, result, element_model)[case]
     with pytest.raises(FitError, match=match):
         call()
+
+
+def test_default_profile_spans_a_few_standard_errors(water_data):
+    """The default grid spans ±3 standard errors (it spanned ±10 % of the value, ±20-80
+    stderr for σ, which hid the 1-stderr level): the cost rises by ~9 s²/2 at the ends."""
+    from ljfit.uncertainty import PROFILE_SPAN_STDERR
+
+    model, ds, result = water_data
+    m, n = len(ds), model.n_free
+    s2 = 2 * result.cost / (m - n)
+    for name in result.names:
+        se = result.stderr[name]
+        p = profile(model, ds, result, name, n_points=7)
+        v = result.params[name]
+        assert p.values[0] == pytest.approx(v - PROFILE_SPAN_STDERR * se, rel=1e-9)
+        assert p.values[-1] == pytest.approx(v + PROFILE_SPAN_STDERR * se, rel=1e-9)
+        rise = np.array([p.cost[0], p.cost[-1]]) - p.best_cost
+        np.testing.assert_allclose(rise, 9 * s2 / 2, rtol=0.35)
+
+
+def test_bootstrap_spans_cover_the_interval(water_data):
+    from ljfit.uncertainty import bootstrap_spans
+
+    model, ds, result = water_data
+    b = bootstrap(model, ds, "linear", n=200, seed=0, progress=False)
+    spans = bootstrap_spans(result, b)
+    for name in result.names:
+        v = result.params[name]
+        assert spans[name] >= max(v - b.ci_low[name], b.ci_high[name] - v)

@@ -135,8 +135,9 @@ def write_figures(run: FitRun, folder: Path) -> list:
         plots.save(ax, folder / "correlation.png")
         written.append("correlation.png")
     if run.profiles:
-        m, n = int(np.count_nonzero(run.dataset.weights > 0)), best.x.size
-        threshold = best.cost / (m - n) if m > n else None
+        # Δcost of one standard error: Δχ²/2 = 1/2 with absolute sigmas, else s²/2
+        threshold = 0.5 if best.absolute_sigma else best.reduced_chi2 / 2
+        threshold = threshold if np.isfinite(threshold) else None
         fig = plots.profiles(run.profiles, title=f"cost profiles ({run.best})",
                              threshold=threshold)
         plots.save(fig, folder / "profiles.png")
