@@ -618,6 +618,34 @@ def test_config_toml_command_line_wins(tmp_path):
     assert not (out / "parity.png").exists()
 
 
+@pytest.mark.parametrize("toml", [
+    '[prior]\n"sigma[Au-O]" = [3.0, 0.1]\n"offset" = "-0.5±0.02"\n',
+    'prior = ["sigma[Au-O]=3.0±0.1", "offset=-0.5+-0.02"]\n',
+], ids=["table", "list"])
+def test_config_priors(tmp_path, toml):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(toml)
+    args = parse_args(["fit", "P", "--config", str(cfg)])
+    assert dict(args.prior) == {"sigma[Au-O]": (3.0, 0.1), "offset": (-0.5, 0.02)}
+
+
+def test_absolute_sigma_run(tmp_path):
+    """--absolute-sigma: standard errors from the sigmas (1 meV per structure here), stated in
+    the report and metrics; the example's residuals are ~0.8 meV, so χ²/ν ≈ 0.6 < 1."""
+    code, out = _fit(tmp_path, "--absolute-sigma", "--method", "linear", "--no-plots",
+                     "--quiet")
+    code_rel, out_rel = _fit(tmp_path, "--method", "linear", "--no-plots", "--quiet",
+                             name="rel")
+    assert code == code_rel == 0
+    m, m_rel = _metrics(out), _metrics(out_rel)
+    assert m["options"]["absolute_sigma"] is True and m["methods"]["linear"]["absolute_sigma"]
+    chi = m["methods"]["linear"]["reduced_chi2"]
+    se, se_rel = _params(out)["stderr"], _params(out_rel)["stderr"]
+    for name in se:  # relative errors are the absolute ones times sqrt(χ²/ν)
+        assert se_rel[name] == pytest.approx(se[name] * chi**0.5, rel=1e-9)
+    assert "sigmas are the true errors (absolute sigma)" in (out / "report.md").read_text()
+
+
 def test_config_command_section(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('scope = "per-element"\n[fit]\nscope = "per-site"\n[predict]\nout = "x"\n')
