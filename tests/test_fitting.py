@@ -615,6 +615,7 @@ def test_degenerate_per_element_reports_what_is_determined(noisy):
     assert "only the pair values" in text and "cannot separate the elements" in text
     assert "Remedy: add structures" not in text
     assert "per-element" not in text.split("Remedy:")[1]  # nothing coarser to offer
+    assert "--scope per-pair, which fits exactly these pair values" in text
     summary = r.summary()
     assert "epsilon[Au]          not determined" in summary
     assert f"{r.params['epsilon[Au]']:.8g}" not in summary

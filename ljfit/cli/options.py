@@ -388,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--maxiter", type=_positive_int, metavar="N",
                    help="dual_annealing / differential_evolution iterations (default 300)")
     g.add_argument("--n-starts", type=_nonneg_int, metavar="N",
-                   help="extra seeded random starts of least_squares (default 0)")
+                   help="extra seeded random starts of least_squares (default 0; 8 under "
+                        "--method auto where no exact solve applies)")
     g = p.add_argument_group("uncertainty")
     g.add_argument("--bootstrap", type=_bootstrap_n, metavar="N",
                    help="bootstrap resamples (default 0: none); adds ci_low, ci_high")

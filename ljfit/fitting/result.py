@@ -595,6 +595,8 @@ def _remedy(model, flags, involved, combos) -> str:
         out.append(f"fix one element's values (--fix), or add structures with other pair "
                    f"types (e.g. {', '.join(absent[:3])}): more structures with the same "
                    "pairs cannot separate the elements")
+        if model.features.n_slots < len(model.elements):
+            out.append("or --scope per-pair, which fits exactly these pair values")
     elif "few" in flags:
         out.append("add structures")
     elif "rank" in flags:
