@@ -92,7 +92,8 @@ def markdown_report(run: FitRun, figures=()) -> str:
                 [[f"`{c['name']}`", f"`{c['formula']}`", _fmt(c["value"], 8),
                   _fmt(c["stderr"], 3), c["unit"]] for c in res.determined_combinations]
             ) + [""]
-        lines += [res.chi2_text().capitalize() + ".", ""]
+        chi = res.chi2_text()
+        lines += [chi[:1].upper() + chi[1:] + ".", ""]
         if res.notes:
             lines += [f"- note: {t}" for t in res.notes] + [""]
 
