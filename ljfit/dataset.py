@@ -452,6 +452,25 @@ class Dataset(Sequence):
             out["n_atoms_group_A"] = sorted({int(x) for x in n_a})
         return out
 
+    def _group_lines(self, s) -> list:
+        """Which group is which, with atom counts and elements (and, for the seed layout,
+        the layout's own words: its 'substrate' is group A, whatever surface scientists
+        would call it)."""
+        layouts = self._distinct_layouts()
+        n_b = sorted({int(np.sum(x.groups == GROUP_B)) for x in layouts})
+        a = (f"{'/'.join(map(str, s['n_atoms_group_A']))} atoms "
+             f"({', '.join(s['elements_group_A'])})")
+        b = f"{'/'.join(map(str, n_b))} atoms ({', '.join(s['elements_group_B'])})"
+        if self.layout == "seed":
+            lines = [f"groups       A = the layout's 'substrate' (p_N.xyz): {a}",
+                     f"             B = the layout's 'surface' (the rest of "
+                     f"p_N_extended.xyz): {b}"]
+            if max(s["n_atoms_group_A"]) < min(n_b):
+                lines.append("             (the layout's words; in surface science the "
+                             "smaller group A is the adsorbate, B the substrate)")
+            return lines
+        return [f"groups       A: {a}; B: {b} (from {s['group_mode']})"]
+
     def describe(self) -> str:
         """A few human-readable lines of :meth:`summary`."""
         s = self.summary()
@@ -467,6 +486,7 @@ class Dataset(Sequence):
                 f"{'/'.join(map(str, s['n_atoms_group_A']))} atoms) and group B "
                 f"({', '.join(s['elements_group_B'])}), groups from {s['group_mode']}"
             )
+            lines += self._group_lines(s)
         else:
             lines.append("energy       total (every pair counts once)")
         if s["n_energies"]:

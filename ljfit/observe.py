@@ -18,6 +18,7 @@ The rules (:func:`plan`), which the command line follows and the API offers:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import numpy as np
 from .errors import DataError, FitError
 from .fitting.targets import Sigmas
 
-__all__ = ["FitPlan", "plan", "read_reference_energies", "REFERENCE_CHOICES"]
+__all__ = ["FitPlan", "plan", "read_reference_energies", "fragment_hint", "REFERENCE_CHOICES"]
 
 REFERENCE_CHOICES = ("auto", "fit", "none")
 
@@ -206,8 +207,30 @@ def plan(dataset, *, forces=None, stress=None, force_key_explicit: bool = False,
                          "out)")
     if choice == "fit":
         _check_identifiable(elements, counts, offset)
+    if not interaction:
+        notes.extend(fragment_hint(dataset))
     return FitPlan(forces=f, stress=s, reference_energies=choice, e0=e0, sigmas=sigmas,
                    notes=notes)
+
+
+def fragment_hint(dataset, limit: int = 20) -> list:
+    """A note when total energies are fitted for structures made of several covalent
+    fragments (e.g. dimers read without tags): every pair counts, the bonded pairs inside
+    each fragment too, which is rarely what dimer energies mean. Looks at the first
+    ``limit`` non-periodic structures (covalent-radius bonds, as ``--groups fragments``)."""
+    from ase import Atoms
+
+    from .io.groups import _fragments
+
+    for structure in itertools.islice((s for s in dataset if not np.any(s.pbc)), limit):
+        count = int(_fragments(Atoms(structure.symbols, positions=structure.positions))[0])
+        if count >= 2:
+            return [
+                f"total energies: every pair counts, the bonded pairs inside each molecule "
+                f"too; structure {structure.name} holds {count} covalent fragments — if the "
+                "energies are interaction (binding) energies between fragments, read with "
+                "--groups fragments (or tags)"]
+    return []
 
 
 def _check_identifiable(elements, counts, offset):

@@ -328,13 +328,14 @@ def profiles(profiles_dict: Mapping, fig=None, *, title=None, threshold=None):
         Drawn into (its existing axes are cleared).
     title : str, optional
     threshold : float, optional
-        Δcost (eV²) drawn as a dotted line, e.g. F_min/(m − n), the rise of the cost
+        Δcost (χ²/2) drawn as a dotted line, e.g. F_min/(m − n), the rise of the cost
         F = ½ Σ w r² that corresponds to one standard error (Δχ² = 1).
 
     Returns
     -------
     matplotlib Figure
-        Δcost = cost − best cost (eV²) against each parameter's value.
+        Δcost = cost − best cost (χ²/2; eV² for energies without sigmas) against each
+        parameter's value.
     """
     import matplotlib.pyplot as plt
 
@@ -364,7 +365,7 @@ def profiles(profiles_dict: Mapping, fig=None, *, title=None, threshold=None):
         if threshold is not None and np.isfinite(threshold) and threshold > 0:
             ax.axhline(float(threshold), color="0.4", lw=1.0, ls=":")
         ax.set_xlabel(f"{name} ({unit})", fontsize="small")
-        ax.set_ylabel("Δ cost (eV²)", fontsize="small")
+        ax.set_ylabel("Δ cost (χ²/2)", fontsize="small")
         ax.tick_params(labelsize="x-small")
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         ax.grid(True, color="0.92", lw=0.6)

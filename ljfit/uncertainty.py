@@ -11,12 +11,17 @@ Bootstrap (:func:`bootstrap`)
     free parameter. A refit that fails or leaves a parameter undefined (the linear solve with
     a coefficient at zero) is counted in ``n_failed`` and excluded. With ``method="linear"``
     a refit is one column-scaled NNLS solve on rows of the precomputed design matrix (about
-    0.1 ms for the 40-structure example: 1000 resamples in < 0.1 s); iterative methods are
-    warm-started from the full fit.
+    0.1 ms for the 40-structure example: 1000 resamples in < 0.1 s); iterative methods start
+    each refit where a fresh fit of the resample would start (its own linear solve or
+    mapped start, plus ``n_starts`` random starts if asked), never from the full fit's
+    answer. When the full fit is underdetermined the intervals are undefined (``reason``)
+    instead of numbers: refits then scatter over what the data allow, or — started from an
+    exact fit — do not move at all.
 
 Cross-validation (:func:`cross_validate`)
     K-fold on seeded shuffled folds (fold sizes differ by at most one) or leave-one-out.
-    Each structure is predicted by the fit on the other folds; the held-out RMSE and MAE
+    Each structure is predicted by the fit on the other folds (each fold fit starts where a
+    fresh fit of its training structures would start); the held-out RMSE and MAE
     (unweighted, eV, over all structures, like :attr:`FitResult.rmse`) are compared with the
     training RMSE of the full fit. A held-out RMSE more than :data:`OVERFIT_RATIO` (2) times
     the training RMSE is reported as over-fitting. For linear least squares with a correct
@@ -44,7 +49,8 @@ Profiles (:func:`profile`, :func:`profiles`)
     (each slot of that σ contributes :math:`\varepsilon_k\,C(\sigma^n A^{(n)}_k -
     \sigma^m A^{(m)}_k)`), so each point is one exact NNLS solve; otherwise each point is a
     bounded ``least_squares`` fit warm-started from the neighbouring grid point. Profiles are
-    of the plain squared-error cost (no ridge term, no robust loss).
+    of the plain squared-error cost (no robust loss), plus the Gaussian prior terms when the
+    fit had priors (``priors=``: what the fit minimised).
 """
 
 from __future__ import annotations
@@ -71,7 +77,9 @@ __all__ = [
     "loo_residuals_linear",
     "profile",
     "profiles",
+    "bootstrap_spans",
     "OVERFIT_RATIO",
+    "PROFILE_SPAN_STDERR",
 ]
 
 #: Held-out RMSE / training RMSE above which :func:`cross_validate` warns of over-fitting.
@@ -120,6 +128,9 @@ class BootstrapResult:
         Refits that failed or gave an undefined parameter (excluded from ``samples``).
     wall_time : float
         s, resampling and refits (not the full fit).
+    reason : str or None
+        Why the intervals are undefined (``nan``, no refits made): the full fit is
+        underdetermined or has undefined parameters. None when they are defined.
     """
 
     method: str
@@ -134,6 +145,7 @@ class BootstrapResult:
     level: float = 0.95
     n_failed: int = 0
     wall_time: float = 0.0
+    reason: str | None = None
 
     @property
     def n_ok(self) -> int:
@@ -142,9 +154,11 @@ class BootstrapResult:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no samples): ``{"method", "n", "seed", "level", "n_failed",
-        "wall_time_s", "parameters": {name: {"mean", "std", "ci_low", "ci_high"}}}``;
-        undefined numbers are ``None``."""
+        "wall_time_s", "reason", "parameters": {name: {"mean", "std", "ci_low",
+        "ci_high"}}}``; undefined numbers are ``None`` (with the ``reason`` when every
+        interval is undefined)."""
         return {
+            "reason": self.reason,
             "method": self.method,
             "n": int(self.n),
             "seed": int(self.seed),
@@ -233,7 +247,7 @@ class Profile:
     cost : ndarray, shape (n_values,)
         The fit's cost (χ²/2 over every observation, see :attr:`FitResult.cost`) with
         ``name`` fixed at each value and every other free parameter re-optimised (``nan``
-        where that fit failed).
+        where that fit failed); with priors, plus the prior terms.
     best_value, best_cost : float
         The grid point with the lowest cost and that cost.
     """
@@ -272,7 +286,8 @@ def _check_common(model, dataset, method, fit_options=None):
     if not isinstance(method, str) or method not in METHODS:
         raise FitError(f"method: unknown {method!r}; choose from {', '.join(METHODS)}")
     if method == "linear":
-        methods_for(model, ["linear"])  # "method linear: needs …" for a non-linear model
+        # "method linear: needs …" for a non-linear model or priors on ε, σ
+        methods_for(model, ["linear"], priors=(fit_options or {}).get("priors"))
     _check_dataset(model, dataset)
     for key in fit_options or ():
         if key in _RESERVED:
@@ -307,10 +322,11 @@ def _check_result(model, result, what="result"):
         )
 
 
-def _references(model, dataset, regularization=0.0, prior=None, sigmas=None) -> Problem:
-    """The full problem (validates the references, weights, regularization, prior)."""
-    return make_problem(model, dataset, sigmas=sigmas, regularization=regularization,
-                        prior=prior)
+def _references(model, dataset, priors=None, sigmas=None, absolute_sigma=False,
+                **removed) -> Problem:
+    """The full problem (validates the references, weights, priors)."""
+    return make_problem(model, dataset, sigmas=sigmas, priors=priors,
+                        absolute_sigma=absolute_sigma, **removed)
 
 
 def _progress_bar(total, desc, progress):
@@ -321,12 +337,12 @@ def _progress_bar(total, desc, progress):
 
 
 def _split_fit_options(fit_options):
+    """(options of each fit, options of the problem, x0)."""
     opts = dict(fit_options)
-    lam = opts.pop("regularization", 0.0)
-    prior = opts.pop("prior", None)
+    problem_kw = {k: opts.pop(k) for k in ("priors", "sigmas", "absolute_sigma",
+                                           "regularization", "prior") if k in opts}
     x0 = opts.pop("x0", None)
-    sigmas = opts.pop("sigmas", None)
-    return opts, lam, prior, x0, sigmas
+    return opts, problem_kw, x0
 
 
 def _full_fit(problem, method, seed, x0, opts):
@@ -336,21 +352,31 @@ def _full_fit(problem, method, seed, x0, opts):
     return fit_problem(problem, method, seed=seed, **kw)
 
 
-def _refit(problem, rows, method, seed, x0, opts):
-    """Fit of the structures ``rows`` (all their observations); None when the request
-    cannot be fitted."""
+def _refit(problem, rows, method, seed, opts):
+    """Fit of the structures ``rows`` (all their observations) from the start a fresh fit
+    of them would take (never the full fit's answer: where that fits every structure
+    exactly, a refit started there does not move and the spread collapses to round-off);
+    None when the request cannot be fitted."""
     kw = dict(opts)
     kw["progress"] = False
-    if x0 is not None and method != "linear":
-        kw["x0"] = x0
     try:
         return fit_problem(problem.subset(rows), method, seed=seed, **kw)
     except (FitError, np.linalg.LinAlgError):
         return None
 
 
-def _warm_start(result):
-    return result.x if result is not None and np.all(np.isfinite(result.x)) else None
+def _undefined_reason(result) -> str | None:
+    """Why resampling intervals of ``result`` would be numbers without meaning, or None."""
+    if result is None:
+        return None
+    if result.underdetermined:
+        which = result.undetermined or result.names
+        return (f"the fit is underdetermined ({', '.join(which[:6])}"
+                f"{', …' if len(which) > 6 else ''} not determined by the data): resampled "
+                "refits land anywhere in what the data allow, so no interval is meaningful")
+    if not result.defined:
+        return "the full fit has undefined parameters"
+    return None
 
 
 # ======================================================================================
@@ -377,12 +403,12 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
     level : float
         Confidence level of the percentile intervals, 0 < level < 1.
     result : FitResult, optional
-        The fit to every structure; iterative methods start each refit from ``result.x``.
-        Computed when needed and not given (the linear method does not need it).
+        The fit to every structure (whether it is determined; never a refit's start).
+        Computed when not given.
     progress : bool, optional
         tqdm bar over the refits; default: shown when stderr is a terminal.
     **fit_options
-        Passed to every :func:`ljfit.fit` (``regularization``, ``prior``, ``loss``,
+        Passed to every :func:`ljfit.fit` (``priors``, ``absolute_sigma``, ``loss``,
         ``max_nfev``, …; ``x0`` is used for the full fit only).
 
     Returns
@@ -404,12 +430,19 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
         raise FitError(f"level: need 0 < level < 1, got {level!r}")
     if result is not None:
         _check_result(model, result)
-    opts, lam, prior, x0, sigmas = _split_fit_options(fit_options)
-    problem = _references(model, dataset, lam, prior, sigmas)
+    opts, problem_kw, x0 = _split_fit_options(fit_options)
+    problem = _references(model, dataset, **problem_kw)
     names = list(model.spec.free_names)
     n, m = int(n), model.n_structures
-    if method != "linear" and result is None:
+    if result is None:
         result = _full_fit(problem, method, seed, x0, opts)
+    reason = _undefined_reason(result)
+    if reason is not None:
+        nan = dict.fromkeys(names, float("nan"))
+        return BootstrapResult(method=method, n=n, seed=int(seed), names=names,
+                               samples=np.empty((0, len(names))), mean=dict(nan),
+                               std=dict(nan), ci_low=dict(nan), ci_high=dict(nan),
+                               level=float(level), n_failed=0, wall_time=0.0, reason=reason)
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -423,9 +456,8 @@ def bootstrap(model, dataset, method: str = "linear", n: int = 1000, *, seed: in
                 samples.append(solver.free_parameters(solver.solve(solver.rows_of(rows))))
                 bar.update(1)
         else:
-            start = _warm_start(result)
             for rows in draws:
-                r = _refit(problem, rows, method, seed, start, opts)
+                r = _refit(problem, rows, method, seed, opts)
                 ok = r is not None and r.success
                 samples.append(r.x if ok else np.full(len(names), np.nan))
                 bar.update(1)
@@ -499,10 +531,9 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
     seed : int
         Seed of the fold assignment and of each fit.
     result : FitResult, optional
-        The fit to every structure (training errors; start of iterative fold fits);
-        computed when not given.
+        The fit to every structure (training errors); computed when not given.
     **fit_options
-        Passed to every :func:`ljfit.fit` (``regularization``, ``prior``, ``loss``, …).
+        Passed to every :func:`ljfit.fit` (``priors``, ``absolute_sigma``, ``loss``, …).
 
     Returns
     -------
@@ -522,14 +553,13 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
     k, folds = _folds(m, k, seed)
     if result is not None:
         _check_result(model, result)
-    opts, lam, prior, x0, sigmas = _split_fit_options(fit_options)
-    problem = _references(model, dataset, lam, prior, sigmas)
+    opts, problem_kw, x0 = _split_fit_options(fit_options)
+    problem = _references(model, dataset, **problem_kw)
     if result is None:
         result = _full_fit(problem, method, seed, x0, opts)
     y = problem.energies
     n_free = model.n_free
     solver = LinearSystem(problem) if method == "linear" else None
-    start = _warm_start(result)
 
     pred = np.full(m, np.nan)
     warn, small, failed = [], [], []
@@ -545,7 +575,7 @@ def cross_validate(model, dataset, method: str = "linear", k=5, *, seed: int = 0
         if solver is not None:  # energy rows are the first n_structures rows
             pred[test] = solver.predict(solver.solve(solver.rows_of(train)), test)
             continue
-        r = _refit(problem, train, method, seed, start, opts)
+        r = _refit(problem, train, method, seed, opts)
         if r is None or not np.all(np.isfinite(r.x)):
             failed.append(f)
             continue
@@ -663,10 +693,19 @@ def loo_residuals_linear(model, dataset) -> np.ndarray:
 # ======================================================================================
 
 
+#: Default half-width of a profile, in standard errors: the cost rises by 4.5 (χ²/2) there
+#: against 0.5 at one standard error, so both the minimum and the 1-stderr level show.
+PROFILE_SPAN_STDERR = 3.0
+
+
 def _profile_grid(value, stderr, lower, upper, n_points, span):
     if span is None:
         se = stderr if np.isfinite(stderr) else 0.0
-        span = max(5.0 * se, 0.1 * abs(value))
+        # a few standard errors; 10 % of the value where there is no usable standard error
+        # (at a bound, undetermined, or an exact fit at round-off)
+        span = PROFILE_SPAN_STDERR * se
+        if not span > 1e-9 * max(abs(value), 1e-3):
+            span = 0.1 * abs(value)
         if not span > 0:
             span = 1e-3  # a parameter at 0 (an offset) without a standard error
     lo = max(value - span, lower)
@@ -721,7 +760,9 @@ def _linear_profile(model, problem, name, grid):
 
 
 def _ls_profile(model, problem, result, name, grid, centre):
-    """Costs with ``name`` fixed, others by bounded least_squares from the neighbour."""
+    """Costs with ``name`` fixed, others by bounded least_squares from the neighbour (with
+    the problem's priors: the prior term of ``name`` at each grid value is added)."""
+    prior = problem.priors.get(name)
     spec = model.spec
     if result.method == "linear" and not result.extra.get("bounds_active", False):
         # the linear method's feasible set: ε, σ >= 0 without the spec's bounds (where they
@@ -736,18 +777,20 @@ def _ls_profile(model, problem, result, name, grid, centre):
         x = x_fit
         for i in order:
             sub = model.with_spec(spec.with_fixed({name: grid[i]}))
+            own = 0.0 if prior is None else 0.5 * ((grid[i] - prior[0]) / prior[1]) ** 2
             if sub.n_free == 0:
-                costs[i] = problem.data_cost_of(sub.predict())
+                costs[i] = problem.data_cost_of(sub.predict()) + own
                 continue
-            r = fit_problem(problem.with_model(sub), "least_squares", x0=sub.spec.clip(x))
+            r = fit_problem(problem.with_model(sub, keep_prior=True), "least_squares",
+                            x0=sub.spec.clip(x))
             if np.all(np.isfinite(r.x)):
-                costs[i] = r.cost
+                costs[i] = r.objective + own
                 x = r.x
     return costs
 
 
 def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
-            span: float | None = None, sigmas=None) -> Profile:
+            span: float | None = None, sigmas=None, priors=None) -> Profile:
     """Profile of the cost along one free parameter.
 
     Parameters
@@ -763,10 +806,14 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
     n_points : int
         Grid points (≥ 3); the fitted value is added when it is not one of them.
     span : float, optional
-        Half-width of the grid (eV or Å); default max(5·stderr, 10 % of the value). The grid
-        is clipped to the parameter's bounds.
+        Half-width of the grid (eV or Å); default :data:`PROFILE_SPAN_STDERR` (3) standard
+        errors of the fit, or 10 % of the value where it has none. The grid is clipped to
+        the parameter's bounds.
     sigmas : Sigmas, optional
         The expected errors the fit used (default: as :func:`ljfit.fit`).
+    priors : dict, optional
+        The Gaussian priors the fit used: the profile is then of the cost plus the prior
+        terms (what the fit minimised), by ``least_squares`` at every point.
 
     Returns
     -------
@@ -778,7 +825,8 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
     exact NNLS solves (global minimum at each point); anything else by bounded
     ``least_squares`` fits warm-started from the neighbouring grid point, outward from the
     fitted value (for a linear result with ε, σ ≥ 0 as the only bounds on the others, as in
-    the linear method). Costs are those of :attr:`FitResult.cost`, without any ridge term.
+    the linear method). Costs are those of :attr:`FitResult.cost` (with priors:
+    :attr:`FitResult.objective`).
 
     Raises
     ------
@@ -799,7 +847,7 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
         raise FitError(f"span: need a finite half-width > 0, got {span!r}")
     if not np.all(np.isfinite(result.x)):
         raise FitError("result: some fitted parameters are undefined (nan); nothing to profile")
-    problem = _references(model, dataset, sigmas=sigmas)
+    problem = _references(model, dataset, sigmas=sigmas, priors=priors)
     value = float(result.params[name])
     p = model.spec[name]
     lower, upper = p.lower, p.upper
@@ -807,7 +855,7 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
     grid, centre = _profile_grid(value, result.stderr.get(name, np.nan), lower, upper,
                                  int(n_points), span)
     if (result.method == "linear" and model.linear and p.kind in ("sigma", *LINEAR_KINDS)
-            and not result.extra.get("bounds_active", False)):
+            and not result.extra.get("bounds_active", False) and not problem.priors):
         costs = _linear_profile(model, problem, name, grid)
     else:
         costs = _ls_profile(model, problem, result, name, grid, centre)
@@ -820,10 +868,34 @@ def profile(model, dataset, result: FitResult, name: str, *, n_points: int = 21,
                    best_cost=best_cost)
 
 
-def profiles(model, dataset, result: FitResult, *, n_points: int = 21, sigmas=None) -> dict:
+def profiles(model, dataset, result: FitResult, *, n_points: int = 21, sigmas=None,
+             priors=None, spans=None) -> dict:
     """:func:`profile` of every free parameter: ``{name: Profile}`` in ``result.names``
-    order."""
+    order (``spans``: half-widths by name, e.g. from a bootstrap; default per
+    :func:`profile`)."""
     _check_result(model, result)
     _check_dataset(model, dataset)
-    return {nm: profile(model, dataset, result, nm, n_points=n_points, sigmas=sigmas)
+    spans = spans or {}
+    return {nm: profile(model, dataset, result, nm, n_points=n_points, sigmas=sigmas,
+                        priors=priors, span=spans.get(nm))
             for nm in result.names}
+
+
+def bootstrap_spans(result: FitResult, boot) -> dict:
+    """Profile half-widths that show a bootstrap interval of ``result``'s method: 1.25 times
+    the larger distance from the fitted value to either end, and at least
+    :data:`PROFILE_SPAN_STDERR` standard errors ({} when the intervals are undefined)."""
+    if boot is None or getattr(boot, "reason", None) or boot.method != result.method:
+        return {}
+    out = {}
+    for nm in result.names:
+        v, lo, hi = result.params[nm], boot.ci_low.get(nm), boot.ci_high.get(nm)
+        if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        half = 1.25 * max(v - lo, hi - v)
+        se = result.stderr.get(nm, np.nan)
+        if np.isfinite(se):
+            half = max(half, PROFILE_SPAN_STDERR * se)
+        if half > 0:
+            out[nm] = float(half)
+    return out

@@ -229,3 +229,17 @@ def test_dataset_rejects_duplicate_names():
 def test_dataset_rejects_empty():
     with pytest.raises(DataError, match="no structures"):
         Dataset([], path="empty/folder")
+
+
+def test_describe_says_which_group_is_which():
+    """The seed layout's 'substrate' is group A (here the 9-atom ethanol: the adsorbate in
+    surface-science words), its 'surface' group B (48 Au atoms): info and the report say so."""
+    from pathlib import Path
+
+    import ljfit
+
+    ds = ljfit.read_dataset(Path(__file__).resolve().parents[1] / "data" / "example")
+    text = ds.describe()
+    assert "A = the layout's 'substrate' (p_N.xyz): 9 atoms (C, H, O)" in text
+    assert "B = the layout's 'surface' (the rest of p_N_extended.xyz): 48 atoms (Au)" in text
+    assert "adsorbate" in text

@@ -476,7 +476,7 @@ def test_sigint_half_a_second_after_start(tmp_path):
     time.sleep(max(0.0, 0.5 - (time.monotonic() - t0)))
     proc.send_signal(signal.SIGINT)
     rc, _, err = _finish(proc)
-    assert rc == 130
+    assert rc == 130, err
     _interrupted(err)
     assert list(tmp_path.iterdir()) == []
 
@@ -510,7 +510,7 @@ def test_sigint_during_a_real_fit(tmp_path):
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     rc, _, err = _finish(proc)
-    assert rc == 130
+    assert rc == 130, err
     _interrupted(err)
     assert _snapshot(res) == earlier and _hidden(tmp_path) == []
 

@@ -127,7 +127,7 @@ def test_profiles_one_panel_per_parameter():
     assert len(visible) == 4
     assert visible[1].get_xlabel() == "sigma[A-B] (Å)"
     assert visible[0].get_xlabel() == "epsilon[A-B] (eV)"
-    assert "eV²" in visible[0].get_ylabel()
+    assert "χ²/2" in visible[0].get_ylabel()
     # Δcost starts at zero at the best value
     y = visible[0].lines[0].get_ydata()
     assert np.nanmin(y) == pytest.approx(0.0)

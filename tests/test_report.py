@@ -457,3 +457,56 @@ def test_write_results_without_plots(run, tmp_path):
     df = pd.read_csv(out / "parameters.csv")
     assert len(df) == 2 * len(run.model.spec)
     assert "![" not in (out / "report.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------
+# labels: one status everywhere
+# ---------------------------------------------------------------------------------------
+
+
+def test_poor_fit_labelled_in_console_metrics_and_report(adsorbate_dataset):
+    """R² < 0 (energies LJ cannot follow) is "poor fit" in every output, with the hint."""
+    from ljfit.dataset import Dataset
+
+    y = 0.05 + 0.002 * np.random.default_rng(1).normal(size=len(adsorbate_dataset))
+    ds = Dataset([s.with_energy(e) for s, e in zip(adsorbate_dataset, y)])
+    model = LJModel(ds)
+    run = FitRun(ds, model, {"least_squares": fit(model, ds, "least_squares")})
+    doc = metrics_document(run)
+    assert doc["status"] == "poor fit" and doc["methods"]["least_squares"]["status"] == \
+        "poor fit"
+    text = summary_text(run)
+    row = [ln for ln in text.splitlines() if ln.startswith("least_squares")][0]
+    # every flag that applies, the most severe first (here also underdetermined: ε[Au-C]
+    # goes to ~0 at this best constant-ish fit)
+    assert row.endswith("  <- best") and row.split()[4] == "poor"
+    assert "check the reference energies" in text
+    assert "**poor fit**" in markdown_report(run)
+
+
+@pytest.mark.parametrize("fixture, words", [
+    ("adsorbate_dataset", "interaction energies between group A and group B: only A–B pairs "
+                          "count"),
+    ("cluster_dataset", "total energies: every pair counts"),
+])
+def test_console_states_the_energy_mode(request, fixture, words):
+    ds = request.getfixturevalue(fixture)
+    model = LJModel(ds)
+    run = FitRun(ds, model, {"linear": fit(model, ds, "linear")})
+    assert words in summary_text(run).splitlines()[1]  # the observables line
+
+
+def test_priors_and_bounds_reported(run):
+    ds, model = run.dataset, run.model
+    bounded = model.with_spec(model.spec.with_bounds({"sigma[Au-O]": (3.05, 6.0)}))
+    priors = {"sigma[Au-C]": (3.2, 0.05)}
+    res = fit(bounded, ds, "least_squares", priors=priors)
+    assert res.at_bound == {"sigma[Au-O]": "lower"}
+    r = FitRun(ds, bounded, {"least_squares": res}, fit_options={"seed": 0, "priors": priors})
+    doc = params_document(r)
+    assert doc["priors"] == {"sigma[Au-C]": [3.2, 0.05]}
+    assert doc["at_bound"] == {"sigma[Au-O]": "lower"} and doc["stderr"]["sigma[Au-O]"] is None
+    md = markdown_report(r)
+    assert "sigma[Au-C] = 3.2 ± 0.05 Å" in md and "at lower bound" in md
+    text = summary_text(r)
+    assert "priors: sigma[Au-C] = 3.2 ± 0.05 Å" in text and "(at lower bound)" in text

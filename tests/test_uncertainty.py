@@ -167,7 +167,9 @@ def test_bootstrap_result_fields_and_json(water_data):
         assert b.ci_low[nm] == pytest.approx(np.percentile(col, 5.0))
         assert b.ci_high[nm] == pytest.approx(np.percentile(col, 95.0))
     d = json.loads(json.dumps(b.to_dict()))
-    assert set(d) == {"method", "n", "seed", "level", "n_failed", "wall_time_s", "parameters"}
+    assert set(d) == {"method", "n", "seed", "level", "n_failed", "wall_time_s", "reason",
+                      "parameters"}
+    assert d["reason"] is None
     assert set(d["parameters"]) == set(b.names)
     assert set(d["parameters"][b.names[0]]) == {"mean", "std", "ci_low", "ci_high"}
 
@@ -184,14 +186,53 @@ def test_bootstrap_fast_linear_path_equals_fit(water_data):
         np.testing.assert_allclose(got, ref.x, rtol=1e-10)
 
 
-def test_bootstrap_least_squares_warm_start_matches_linear(water_data):
-    """Same seed → same resamples; least_squares warm-started from the full fit finds the
-    same optimum as the exact linear solve (no bound active)."""
+def test_bootstrap_least_squares_fresh_start_matches_linear(water_data):
+    """Same seed → same resamples; least_squares started as a fresh fit of each resample
+    finds the same optimum as the exact linear solve (no bound active)."""
     model, ds, result = water_data
     lin = bootstrap(model, ds, "linear", n=8, seed=3, progress=False)
     ls = bootstrap(model, ds, "least_squares", n=8, seed=3, result=result, progress=False)
     assert ls.method == "least_squares" and ls.n_failed == 0
     np.testing.assert_allclose(ls.samples, lin.samples, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def exact_underdetermined():
+    """Methanol (6 sites, 12 parameters) over Au, 8 energies with 0.5 meV noise, per-site:
+    every full fit is exact (RMSE ~1e-15 eV) and underdetermined."""
+    from conftest import make_adsorbate_dataset
+
+    ds = make_adsorbate_dataset(8, np.random.default_rng(3), noise=5e-4)
+    model = LJModel(ds, scope="per-site")
+    return model, ds, fit(model, ds, "least_squares")
+
+
+def test_bootstrap_of_underdetermined_fit_is_undefined(exact_underdetermined):
+    """Refits of an exact, underdetermined fit gave intervals ~1e-14 wide that missed the
+    truth: the intervals are undefined instead, with the reason, in every output."""
+    from ljfit.report import FitRun, markdown_report, parameters_frame, summary_text
+
+    model, ds, result = exact_underdetermined
+    assert result.underdetermined and result.rmse < 1e-9
+    b = bootstrap(model, ds, "least_squares", n=20, seed=0, result=result, progress=False)
+    assert b.reason and "underdetermined" in b.reason
+    d = b.to_dict()
+    assert all(v["ci_low"] is None and v["ci_high"] is None for v in d["parameters"].values())
+    run = FitRun(ds, model, {"least_squares": result}, bootstrap=b,
+                 bootstrap_method="least_squares")
+    assert "intervals undefined: the fit is underdetermined" in summary_text(run)
+    assert "Intervals undefined: the fit is underdetermined" in markdown_report(run)
+    assert parameters_frame(run).ci_low.isna().all()
+
+
+def test_cv_refits_start_fresh_not_from_the_exact_full_fit(exact_underdetermined):
+    """Fold fits started from the full (exact) fit never moved: a held-out RMSE at round-off
+    (1e-13 eV). Started as fresh fits they predict the held-out structures with a real error,
+    well above the 0.5 meV noise."""
+    model, ds, result = exact_underdetermined
+    cv = cross_validate(model, ds, "least_squares", k=4, seed=0, result=result)
+    assert cv.rmse > 5e-4, cv.rmse
+    assert any("over-fitting" in w for w in cv.warnings)
 
 
 def test_bootstrap_counts_failed_refits(water):
@@ -428,3 +469,32 @@ def test_argument_errors(water_data, case):
     call, match = _calls(model, ds, result, element_model)[case]
     with pytest.raises(FitError, match=match):
         call()
+
+
+def test_default_profile_spans_a_few_standard_errors(water_data):
+    """The default grid spans ±3 standard errors (it spanned ±10 % of the value, ±20-80
+    stderr for σ, which hid the 1-stderr level): the cost rises by ~9 s²/2 at the ends."""
+    from ljfit.uncertainty import PROFILE_SPAN_STDERR
+
+    model, ds, result = water_data
+    m, n = len(ds), model.n_free
+    s2 = 2 * result.cost / (m - n)
+    for name in result.names:
+        se = result.stderr[name]
+        p = profile(model, ds, result, name, n_points=7)
+        v = result.params[name]
+        assert p.values[0] == pytest.approx(v - PROFILE_SPAN_STDERR * se, rel=1e-9)
+        assert p.values[-1] == pytest.approx(v + PROFILE_SPAN_STDERR * se, rel=1e-9)
+        rise = np.array([p.cost[0], p.cost[-1]]) - p.best_cost
+        np.testing.assert_allclose(rise, 9 * s2 / 2, rtol=0.35)
+
+
+def test_bootstrap_spans_cover_the_interval(water_data):
+    from ljfit.uncertainty import bootstrap_spans
+
+    model, ds, result = water_data
+    b = bootstrap(model, ds, "linear", n=200, seed=0, progress=False)
+    spans = bootstrap_spans(result, b)
+    for name in result.names:
+        v = result.params[name]
+        assert spans[name] >= max(v - b.ci_low[name], b.ci_high[name] - v)

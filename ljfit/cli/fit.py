@@ -27,9 +27,14 @@ from .common import (
 def _fit_options(args, progress) -> dict:
     opts = {"seed": 0 if args.seed is None else args.seed}
     if args.regularization is not None:
-        opts["regularization"] = args.regularization
+        raise FitError("--regularization was removed: it pulled every parameter without a "
+                       "prior toward a default with a dimensionless strength; state Gaussian "
+                       "priors on the parameters you know instead, e.g. --prior "
+                       "'sigma[Au-O]=3.0±0.1' (value ± width in the parameter's unit)")
     if args.prior:
-        opts["prior"] = dict(args.prior)
+        opts["priors"] = dict(args.prior)
+    if args.absolute_sigma:
+        opts["absolute_sigma"] = True
     if args.loss is not None:
         opts["loss"] = args.loss
     if args.f_scale is not None:
@@ -46,7 +51,7 @@ def _fit_options(args, progress) -> dict:
 
 def cmd_fit(args) -> int:
     from .. import uncertainty
-    from ..fitting import fit, methods_for
+    from ..fitting import auto_options, fit, methods_for
     from ..report import (
         MAX_PROFILE_PARAMETERS,
         FitRun,
@@ -83,13 +88,14 @@ def cmd_fit(args) -> int:
         fit_plan = _plan(ds, args)
         notes.extend(fit_plan.notes)
         model = _build_model(ds, args, fit_plan=fit_plan, features=features)
-        methods = methods_for(model, args.method or "all")
+        opts = _fit_options(args, progress)
+        opts["sigmas"] = fit_plan.sigmas
+        methods = methods_for(model, args.method or "auto", priors=opts.get("priors"))
+        per_method = auto_options(model, args.method or "auto", priors=opts.get("priors"))
         if args.bootstrap and args.bootstrap_method and args.bootstrap_method not in methods:
             raise FitError(
                 f"--bootstrap-method {args.bootstrap_method}: not among the methods run "
                 f"({', '.join(methods)}); add it to --method")
-        opts = _fit_options(args, progress)
-        opts["sigmas"] = fit_plan.sigmas
         if opts.get("loss", "linear") != "linear" or "f_scale" in opts:
             ignoring = [m for m in methods if m != "least_squares"]
             if ignoring:
@@ -97,7 +103,7 @@ def cmd_fit(args) -> int:
                              f"{', '.join(ignoring)} minimise the plain squared error")
         results = {}
         for m in methods:
-            results[m] = fit(model, ds, m, **opts)
+            results[m] = fit(model, ds, m, **{**per_method.get(m, {}), **opts})
         run = FitRun(ds, model, results, read_options=read_opts,
                      fit_options={k: v for k, v in opts.items()
                                   if k not in ("progress", "sigmas")},
@@ -113,7 +119,7 @@ def cmd_fit(args) -> int:
                 if r.success and r.defined:
                     run.cv[m] = uncertainty.cross_validate(
                         model, ds, method=m, k=args.cv, seed=opts["seed"], result=r,
-                        progress=False, **fit_kw)
+                        progress=False, **{**per_method.get(m, {}), **fit_kw})
             skipped = [m for m in results if m not in run.cv]
             if skipped:
                 notes.append(f"cross-validation skipped for {', '.join(skipped)} "
@@ -126,7 +132,8 @@ def cmd_fit(args) -> int:
                 run.bootstrap_method = bm
                 run.bootstrap = uncertainty.bootstrap(
                     model, ds, method=bm, n=args.bootstrap, seed=opts["seed"],
-                    result=results.get(bm), progress=progress, **fit_kw)
+                    result=results.get(bm), progress=progress,
+                    **{**per_method.get(bm, {}), **fit_kw})
         if not args.no_plots and best is not None:
             if results[best].correlation is None:
                 notes.append("correlation.png skipped: the best fit has no correlation matrix "
@@ -137,8 +144,10 @@ def cmd_fit(args) -> int:
                              f"(more than {MAX_PROFILE_PARAMETERS})")
             else:
                 try:
-                    run.profiles = uncertainty.profiles(model, ds, results[best],
-                                                        sigmas=fit_plan.sigmas)
+                    run.profiles = uncertainty.profiles(
+                        model, ds, results[best], sigmas=fit_plan.sigmas,
+                        priors=opts.get("priors"),
+                        spans=uncertainty.bootstrap_spans(results[best], run.bootstrap))
                 except LJFitError as exc:  # keep the fit: note why there is no figure
                     notes.append(f"profiles.png skipped: {exc}")
         notes.extend(m for m in captured.messages if m not in notes)

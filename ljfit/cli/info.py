@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..errors import LJFitError
 from .common import _build_model, _Captured, _emit_warnings, _read, _reading_options
 
@@ -45,6 +47,9 @@ def _scope_report(ds, args, scope):
         xn = np.linalg.norm(X, axis=0)
         row["design_rank"] = int(np.linalg.matrix_rank(X / np.where(xn > 0, xn, 1.0)))
         row["design_columns"] = len(cols)
+    from ..fitting.result import _structural_degeneracy
+
+    row["pairs_only"] = _structural_degeneracy(model)
     full_rank = row["rank"] == model.n_free and model.n_free < m
     row["full_rank"] = full_rank
     row["correlated"] = False
@@ -54,7 +59,10 @@ def _scope_report(ds, args, scope):
         if corr is not None and corr.shape[0] > 1:
             off = np.abs(corr - np.eye(corr.shape[0]))
             row["max_correlation"] = float(np.nanmax(off))
-            row["correlated"] = bool(d.underdetermined)
+        # a strong correlation alone is no flaw: only standard errors larger than the
+        # values (at the starting point) make a full-rank scope poorly determined
+        row["correlated"] = bool(d.underdetermined)
+        row["loose"] = [nm for nm in d.undetermined]
     return row
 
 
@@ -64,11 +72,17 @@ def _status(row) -> str:
     if row["n_free"] >= row["n_structures"]:
         return (f"underdetermined: {row['n_free']} free parameters >= "
                 f"{row['n_structures']} structures")
+    if not row["full_rank"] and row.get("pairs_only"):
+        return ("underdetermined: only the mixed pair values are determined (the pairs "
+                "present cannot tell the elements apart; more such structures cannot help)")
     if not row["full_rank"]:
         return f"underdetermined: Jacobian rank {row['rank']} < {row['n_free']} free parameters"
     if row["correlated"]:
-        return (f"full rank, but parameters correlated at |r| = "
-                f"{row.get('max_correlation', float('nan')):.4f} (poorly determined)")
+        return ("full rank, but standard errors exceed the values of "
+                f"{', '.join(row.get('loose') or ['some parameters'])} (poorly determined)")
+    if row.get("max_correlation", 0.0) > 0.99:
+        return (f"determined (largest correlation |r| = {row['max_correlation']:.4f}: "
+                "information, the standard errors include it)")
     return "determined"
 
 
@@ -78,13 +92,24 @@ def _suggest(rows):
     ok = [r for r in rows if "error" not in r and r["full_rank"]]
     good = [r for r in ok if not r["correlated"]]
     pool = good or ok
+    errors = [r["error"] for r in rows if "error" in r]
+    if len(errors) == len(rows):
+        # no model could be built: the reason is in the data as read, not in the scopes
+        cutoff = next((e for e in errors if "need a cutoff" in e), None)
+        if cutoff:
+            example = re.search(r"e\.g\. (--cutoff [0-9.]+)", cutoff)
+            return None, ("none yet: the structures are periodic and no cutoff was given; "
+                          f"run again with {example.group(1) if example else '--cutoff R'} "
+                          "(Å) to see which scopes the data determine")
+        return None, f"none applies to this data as read ({errors[-1]})"
     if not pool:
-        return None, ("none: every scope is underdetermined by this data; fix parameters "
-                      "(--fix), add --regularization with --prior, or add structures")
+        return None, ("none: every applicable scope is underdetermined by this data; fix "
+                      "parameters (--fix), state Gaussian priors with a width (--prior "
+                      "'NAME=VALUE±WIDTH'), or add structures")
     best = min(pool, key=lambda r: (r["n_free"], _SCOPE_ORDER.index(r["scope"])))
     why = ("the simplest scope the data determine" if good else
-           "the simplest full-rank scope; its parameters are strongly correlated, consider "
-           "fixing some or --regularization")
+           "the simplest full-rank scope; some standard errors exceed their values, consider "
+           "fixing some or a Gaussian prior (--prior 'NAME=VALUE±WIDTH')")
     return best["scope"], why
 
 

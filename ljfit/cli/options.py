@@ -232,18 +232,44 @@ def _value_item(text, what="NAME=VALUE"):
     return name, v
 
 
+def _prior_item(text):
+    """``NAME=VALUE±WIDTH`` (or ``VALUE+-WIDTH``): a Gaussian prior, in the parameter's
+    unit."""
+    if isinstance(text, tuple):
+        return text
+    example = "e.g. 'sigma[Au-O]=3.0±0.1' (value ± width, in the parameter's unit)"
+    name, value = _split_assignment(text, f"NAME=VALUE±WIDTH, {example}")
+    parts = value.replace("+/-", "±").replace("+-", "±").split("±")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(
+            f"prior on {name}: give a value and a width, {example}; got {value!r} (a prior "
+            "without a width says nothing about how strongly it holds)")
+    try:
+        v, w = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"prior on {name}: VALUE and WIDTH must be numbers, got {value!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"prior on {name}: VALUE must be finite, got {value!r}")
+    if not (math.isfinite(w) and w > 0):
+        raise argparse.ArgumentTypeError(
+            f"prior on {name}: WIDTH must be a positive number, got {value!r}")
+    return name, (v, w)
+
+
 # ----------------------------------------------------------------------------------------
 # the parser
 # ----------------------------------------------------------------------------------------
 
 _FIT_EPILOG = """\
 examples:
-  ljfit fit data/example                           all methods, results/example/
+  ljfit fit data/example                           --method auto, results/example/
+  ljfit fit data/example --method all              every method that applies
   ljfit fit data/example --method linear,least_squares --out /tmp/run --force
   ljfit fit data/example_tags --scope per-element --mixing geometric
   ljfit fit runs/*.extxyz --groups tags --energy-unit kcal/mol --cutoff 10 --shift
   ljfit fit data/example --fix 'sigma[Au-H]=2.7' --bounds 'epsilon[Au-C]=0.005:0.05'
-  ljfit fit data/example --regularization 0.1 --prior 'sigma[Au-O]=3.0'
+  ljfit fit data/example --prior 'sigma[Au-O]=3.0±0.1'   Gaussian prior: value ± width (Å)
   ljfit fit data/example --cv loo --bootstrap 200
   ljfit fit data/example --config fit.toml         options from TOML, command line wins
 
@@ -386,23 +412,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_observables(p)
     g = p.add_argument_group("fitting")
     g.add_argument("--method", type=_methods, metavar="LIST",
-                   help=f"comma list of {_METHODS_HELP}, or all (default: every method "
-                        "that applies)")
+                   help=f"auto (default), all, or a comma list of {_METHODS_HELP}; auto: "
+                        "linear + least_squares where the exact solve applies, else "
+                        "least_squares (8 random starts) + dual_annealing; all: every "
+                        "method that applies")
     g.add_argument("--loss", choices=("linear", "soft_l1", "huber", "cauchy", "arctan"),
                    help="robust loss of least_squares (default linear)")
     g.add_argument("--f-scale", type=_positive_float, metavar="EV",
-                   help="residual scale of the robust loss, eV (default 1)")
-    g.add_argument("--regularization", type=_nonneg_float, metavar="LAMBDA",
-                   help="ridge strength λ >= 0 toward the prior (default 0)")
-    g.add_argument("--prior", action="append", type=_value_item, metavar="NAME=VALUE",
-                   help="prior value of a parameter for --regularization (repeatable)")
+                   help="residual scale of the robust loss, eV at the energy sigma (default: "
+                        "1.4826 x median |residual| of a plain fit, stated in the report)")
+    g.add_argument("--prior", action="append", type=_prior_item, metavar="NAME=VALUE±WIDTH",
+                   help="Gaussian prior on a parameter, value and width in its unit (eV or "
+                        "Å; also VALUE+-WIDTH; repeatable): adds ((p - VALUE)/WIDTH)² to χ²; "
+                        "parameters without a prior are not pulled")
+    g.add_argument("--regularization", metavar="LAMBDA",
+                   help="removed: state priors with a width instead (--prior)")
+    g.add_argument("--absolute-sigma", action="store_true", default=None,
+                   help="the sigmas are the true errors of the references: standard errors "
+                        "from (JᵀWJ)⁻¹, not rescaled by the reduced χ² (a warning when "
+                        "χ² does not fit them)")
     g.add_argument("--seed", type=_seed, metavar="N", help="random seed (default 0)")
     g.add_argument("--niter", type=_bounded(1, "niter"), metavar="N",
                    help="basinhopping hops (default 100)")
     g.add_argument("--maxiter", type=_bounded(1, "maxiter"), metavar="N",
                    help="dual_annealing / differential_evolution iterations (default 300)")
     g.add_argument("--n-starts", type=_bounded(0, "n_starts"), metavar="N",
-                   help="extra seeded random starts of least_squares (default 0)")
+                   help="extra seeded random starts of least_squares (default 0; 8 under "
+                        "--method auto where no exact solve applies)")
     g = p.add_argument_group("scale-out (read and featurise in parallel parts)")
     g.add_argument("--jobs", type=_positive_int, metavar="N",
                    help="worker processes on this machine (default 1: serial)")
@@ -527,6 +563,13 @@ def _config_value(action, key, value, where):
                             raise bad(f"{name}: expected [LO, HI], got {_show(pair)}")
                         lo, hi = _float(pair[0]), _float(pair[1])
                         items.append(_bounds_item(f"{name}={lo!r}:{hi!r}"))
+                    return items
+                if action.dest == "prior":
+                    items = []
+                    for name, item in value.items():
+                        if isinstance(item, list) and len(item) == 2:
+                            item = f"{_float(item[0])!r}±{_float(item[1])!r}"
+                        items.append(_prior_item(f"{name}={item}"))
                     return items
                 return [(str(n), _value_item(f"{n}={_float(v)!r}")[1]) for n, v in value.items()]
             values = value if isinstance(value, list) else [value]

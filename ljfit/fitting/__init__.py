@@ -21,14 +21,16 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import FitError
+from ..params import LINEAR_KINDS
 from .linear import linear_applies, linear_refusal
 from .local import starting_point
-from .problem import Problem
+from .problem import REGULARIZATION_REMOVED, Problem
 from .result import FitResult
 from .targets import Sigmas, Targets
 
-__all__ = ["fit", "fit_problem", "make_problem", "fit_methods", "methods_for", "METHODS",
-           "method_function", "FitResult", "Problem", "Sigmas", "Targets", "starting_point"]
+__all__ = ["fit", "fit_problem", "make_problem", "fit_methods", "methods_for", "auto_options",
+           "METHODS", "method_function", "FitResult", "Problem", "Sigmas", "Targets",
+           "starting_point"]
 
 #: method name → "module:function" of this package; the global searches (and with them
 #: scipy's basinhopping, dual_annealing, differential_evolution) load only when asked for
@@ -47,33 +49,76 @@ def method_function(method: str):
 
     module, name = METHODS[method].split(":")
     return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
 #: what ``all`` means (differential_evolution is available by name)
 DEFAULT_METHODS = ("linear", "least_squares", "basinhopping", "dual_annealing")
+#: Random starts of least_squares under ``auto`` where no exact solve exists.
+AUTO_N_STARTS = 8
 
 
-def methods_for(model, methods="all") -> list:
-    """Expand a method list (``"all"``, a comma string or a sequence) for a model: ``all``
-    is every default method that applies (``linear`` only for a linear model)."""
+def methods_for(model, methods="all", *, priors=None) -> list:
+    """Expand a method list (``"auto"``, ``"all"``, a comma string or a sequence) for a
+    model.
+
+    ``auto`` (the command line's default): where the exact linear solve applies (per-site or
+    per-pair, no fixed ε, no prior on ε or σ), ``linear`` and ``least_squares`` (its
+    polish, honouring the bounds); otherwise ``least_squares`` with :data:`AUTO_N_STARTS`
+    random starts (:func:`auto_options`) and one global search, ``dual_annealing``.
+    ``all`` is every default method that applies (``linear`` only for a linear model
+    without priors on ε or σ)."""
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
+    nonlinear_priors = _nonlinear_priors(model, priors)
+    exact = linear_applies(model) and not nonlinear_priors
     out = []
     for m in methods:
-        if m == "all":
-            out += [d for d in DEFAULT_METHODS if d != "linear" or linear_applies(model)]
+        if m == "auto":
+            out += ["linear", "least_squares"] if exact else ["least_squares", "dual_annealing"]
+        elif m == "all":
+            out += [d for d in DEFAULT_METHODS if d != "linear" or exact]
         elif m in METHODS:
             out.append(m)
         else:
-            raise FitError(f"method: unknown {m!r}; choose from all, {', '.join(METHODS)}")
+            raise FitError(f"method: unknown {m!r}; choose from auto, all, "
+                           f"{', '.join(METHODS)}")
     if "linear" in out and not linear_applies(model):
         raise FitError(f"method linear: {linear_refusal(model)}")
+    if "linear" in out and nonlinear_priors:
+        raise FitError(
+            f"method linear: a Gaussian prior on {', '.join(nonlinear_priors)} is not linear "
+            "in the coefficients (C_n, C_m) the linear method solves for; use least_squares "
+            "(it starts from the linear solve) or a global method"
+        )
     return list(dict.fromkeys(out))
 
 
+def auto_options(model, methods="auto", *, priors=None) -> dict:
+    """``{method: options}`` that ``auto`` adds: random starts for ``least_squares`` where
+    no exact solve applies (the landscape may have several minima)."""
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if "auto" in methods and not (linear_applies(model)
+                                  and not _nonlinear_priors(model, priors)):
+        return {"least_squares": {"n_starts": AUTO_N_STARTS}}
+    return {}
+
+
+def _nonlinear_priors(model, priors) -> list:
+    """Names of priors on ε or σ (the linear method can take priors on offset/e0 only)."""
+    return [n for n in (priors or {}) if n in model.spec
+            and model.spec[n].kind not in LINEAR_KINDS]
+
+
 def make_problem(model, dataset=None, *, energies=None, weights=None, sigmas=None,
-                 regularization=0.0, prior=None) -> Problem:
+                 regularization=None, prior=None, priors=None,
+                 absolute_sigma: bool = False) -> Problem:
     """The :class:`Problem` of :func:`fit`: every observation of the model's rows from
     ``dataset`` with its sigma (:class:`~ljfit.fitting.targets.Sigmas`; default
-    :meth:`Sigmas.default_for` the dataset), or bare ``energies`` (unit sigmas, eV²)."""
+    :meth:`Sigmas.default_for` the dataset), or bare ``energies`` (unit sigmas, eV²), with
+    Gaussian ``priors`` ``{name: (value, width)}``."""
+    if prior is not None or (regularization is not None and regularization != 0):
+        raise FitError(REGULARIZATION_REMOVED)
     if energies is None:
         if dataset is None:
             raise FitError("fit: give a dataset (or energies=)")
@@ -88,13 +133,13 @@ def make_problem(model, dataset=None, *, energies=None, weights=None, sigmas=Non
             if w.shape != (len(dataset),):
                 raise FitError("weights: need one finite, non-negative weight per structure")
             targets = Targets(targets.values, targets.sigma, w[model.row_structures()])
-        return Problem(model, regularization=regularization, prior=prior, targets=targets)
-    return Problem(model, energies, weights, regularization=regularization, prior=prior)
+        return Problem(model, targets=targets, priors=priors, absolute_sigma=absolute_sigma)
+    return Problem(model, energies, weights, priors=priors, absolute_sigma=absolute_sigma)
 
 
 def fit(model, dataset=None, method: str = "least_squares", *, energies=None, weights=None,
-        sigmas=None, regularization: float = 0.0, prior=None, seed: int | None = 0,
-        **options) -> FitResult:
+        sigmas=None, priors=None, absolute_sigma: bool = False, seed: int | None = 0,
+        regularization=None, prior=None, **options) -> FitResult:
     """Fit the model's free parameters to reference energies (forces, stress).
 
     Parameters
@@ -113,10 +158,16 @@ def fit(model, dataset=None, method: str = "least_squares", *, energies=None, we
     sigmas : Sigmas, optional
         Expected errors of energies, forces and stress (default
         :meth:`Sigmas.default_for` the dataset).
-    regularization : float
-        Ridge strength λ toward ``prior`` (see :class:`Problem`).
-    prior : dict, optional
-        Prior values by name (default: the spec's values).
+    priors : dict, optional
+        Gaussian priors ``{name: (value, width)}`` on free parameters, value and width in the
+        parameter's unit (eV for ε, offset, e0; Å for σ): each adds ½((p − value)/width)² to
+        the cost (χ²/2) and its information to the covariance. Parameters without a prior
+        are not pulled anywhere. The linear method takes priors on ``offset``/``e0`` only.
+    absolute_sigma : bool
+        The sigmas (weights) are true uncertainties: standard errors from (JᵀWJ)⁻¹ without
+        rescaling by the reduced χ² (which is then a test of the model).
+    regularization, prior
+        Removed; a ``FitError`` explains the ``priors`` that replace them.
     seed : int
         Seed of every random choice (global methods, multistarts).
     **options
@@ -130,7 +181,8 @@ def fit(model, dataset=None, method: str = "least_squares", *, energies=None, we
         Also when the fit did not converge (``success`` is False, ``message`` says why).
     """
     problem = make_problem(model, dataset, energies=energies, weights=weights, sigmas=sigmas,
-                           regularization=regularization, prior=prior)
+                           regularization=regularization, prior=prior, priors=priors,
+                           absolute_sigma=absolute_sigma)
     return fit_problem(problem, method, seed=seed, **options)
 
 
@@ -140,7 +192,8 @@ def fit_problem(problem: Problem, method: str = "least_squares", *, seed: int | 
     if method not in METHODS:
         raise FitError(f"method: unknown {method!r}; choose from {', '.join(METHODS)}")
     if method == "linear":
-        methods_for(problem.model, ["linear"])  # a clear FitError when it does not apply
+        # a clear FitError when it does not apply
+        methods_for(problem.model, ["linear"], priors=problem.priors)
     # The fitters' linear algebra is on tiny matrices: BLAS threads only add spin-up and
     # contention (measured: basinhopping on the example 13x slower with 2 OpenBLAS threads
     # on a busy 2-core machine), so a fit runs single-threaded.
@@ -160,5 +213,8 @@ def _blas_controller():
 
 
 def fit_methods(model, dataset=None, methods="all", **kwargs) -> dict:
-    """Run several methods; ``{method: FitResult}`` in order."""
-    return {m: fit(model, dataset, m, **kwargs) for m in methods_for(model, methods)}
+    """Run several methods (see :func:`methods_for`); ``{method: FitResult}`` in order."""
+    priors = kwargs.get("priors")
+    extra = auto_options(model, methods, priors=priors)
+    return {m: fit(model, dataset, m, **{**extra.get(m, {}), **kwargs})
+            for m in methods_for(model, methods, priors=priors)}

@@ -6,7 +6,7 @@ For per-site and per-pair scopes the energies are linear in the coefficients
 :math:`a_k = C_{n,k} = C\varepsilon_k\sigma_k^n` and :math:`b_k = C_{m,k} = C\varepsilon_k
 \sigma_k^m` of each slot k and in the *free* linear unknowns z (an offset, reference
 energies: every design-matrix column that is not ``Cn[…]``/``Cm[…]``, of either sign). With
-the weighted rows :math:`A = [A_s\ F]` (energies, later forces and stress, plus ridge rows)
+the weighted rows :math:`A = [A_s\ F]` (energies, forces and stress, plus prior rows)
 and targets y, the fit is
 
 .. math:: \min\ \tfrac12\|A_s c + F z - y\|^2 \quad (\text{eV}^2)
@@ -237,7 +237,7 @@ class ConeProgram:
     Parameters
     ----------
     A : ndarray, shape (n_rows, n_columns)
-        Weighted design matrix (rows: energies, forces, stress, ridge rows; any number).
+        Weighted design matrix (rows: energies, forces, stress, prior rows; any number).
     y : ndarray, shape (n_rows,)
         Weighted targets.
     cn_columns, cm_columns : ndarray of int, shape (n_slots,)

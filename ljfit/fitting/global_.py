@@ -26,6 +26,11 @@ from .result import FitResult, diagnose
 __all__ = ["fit_basinhopping", "fit_dual_annealing", "fit_differential_evolution"]
 
 
+#: Relative cost improvement by which least_squares from the start must beat a search
+#: to replace its answer.
+_KEEP_RTOL = 1e-9
+
+
 class _Bar:
     """tqdm bar that shows the best cost; silent when not interactive or disabled."""
 
@@ -98,16 +103,33 @@ class _Search:
         return self.fg(u)[1]
 
     def finish(self, u_best, method, seed, extra, success, message) -> FitResult:
-        """Close the bar, polish the best point with least_squares, diagnose."""
+        """Close the bar, polish the best point with least_squares, diagnose.
+
+        A global search must never end above what a local fit from its own start reaches
+        (basinhopping, dual_annealing and differential_evolution sometimes did, in another
+        basin): the start is polished too and the lower of the two is returned
+        (``extra["returned"]`` says which)."""
         self.bar.close()
         problem = self.problem
         x = _inside(problem, problem.to_x(u_best))
         sol = _run_ls(problem, x, "linear", 1.0, None)
-        if sol.cost <= problem.cost(x):
+        if sol.cost <= problem.internal_cost(x):  # (least_squares' cost is ½ r·r)
             x = sol.x
+        nfev, njev = self.nfev + sol.nfev, self.nfev + (sol.njev or 0)
+        extra = dict(extra, returned="search")
+        try:
+            local = _run_ls(problem, self.x_start, "linear", 1.0, None)
+        except (ValueError, np.linalg.LinAlgError):
+            local = None
+        if local is not None:
+            nfev, njev = nfev + local.nfev, njev + (local.njev or 0)
+            # only a real improvement replaces the search's answer (ties keep it)
+            if local.cost < problem.internal_cost(x) * (1 - _KEEP_RTOL):
+                x = local.x
+                extra["returned"] = "least_squares from the start (lower than the search)"
         return with_bound(diagnose(
-            problem, x, method=method, nfev=self.nfev + sol.nfev,
-            njev=self.nfev + (sol.njev or 0), wall_time=time.perf_counter() - self.t0,
+            problem, x, method=method, nfev=nfev, njev=njev,
+            wall_time=time.perf_counter() - self.t0,
             success=success, message=message, seed=seed, extra=extra,
         ), self.bound_info)
 

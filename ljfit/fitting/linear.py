@@ -24,10 +24,10 @@ A fixed σ_k keeps the problem linear: :math:`C_{n,k} = \sigma_k^{n-m} C_{m,k}`,
 is one column :math:`C_{m,k}(X_{m,k} + \sigma_k^{n-m} X_{n,k})` and ε_k's bounds are bounds
 on :math:`C_{m,k}`. A fixed ε is not linear (the nonlinear methods handle it).
 
-Columns are scaled to unit norm first: r⁻¹² and r⁻⁶ sums differ by orders of magnitude. A
-ridge term (``regularization``) acts on the coefficients, toward the coefficients of the
-prior ε, σ; the certificate is then of that regularised objective (``extra``), not of the
-cost.
+Columns are scaled to unit norm first: r⁻¹² and r⁻⁶ sums differ by orders of magnitude.
+Gaussian priors on ``offset`` or ``e0`` are rows on their own coefficient (the problem stays
+a convex NNLS, certified for the cost with its prior terms); a prior on ε or σ is not linear
+in (C_n, C_m) and is refused.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _full_design_matrix(model):
 
 
 class LinearSystem:
-    """The weighted (and ridge-augmented) linear problem of a :class:`Problem`, assembled
+    """The weighted (and prior-augmented) linear problem of a :class:`Problem`, assembled
     once, solvable on any set of rows (repeats allowed): what the linear fit, the bootstrap
     and the cross-validation share.
 
@@ -131,12 +131,17 @@ class LinearSystem:
         self.Xw = problem.sw[:, None] * X
         self.yw = problem.sw * (problem.y - self.fixed)
         self.data_rows = np.flatnonzero(problem.w > 0)
-        self.ridge = None
-        if problem.lam > 0:
-            cp = model.coefficients(problem.prior)  # every column's, fixed σ included
-            scale = np.where(cp != 0, np.abs(cp), 1.0)
-            self.ridge = (np.diag(np.sqrt(problem.lam) / scale),
-                          np.sqrt(problem.lam) * cp / scale)
+        self.prior_rows = None
+        if problem.priors:
+            bad = [n for n in problem.priors if n not in columns]
+            if bad:
+                raise FitError(f"method linear: a Gaussian prior on {', '.join(bad)} is not "
+                               "linear in the coefficients; use least_squares")
+            # the prior residual (c_j − μ)/(δ √s) on its own column, as Problem.residuals
+            rows = np.zeros((problem.n_priors, len(columns)))
+            k = [columns.index(n) for n in problem.priors]
+            rows[np.arange(problem.n_priors), k] = problem._prior_scale
+            self.prior_rows = (rows, problem.prior_value * problem._prior_scale)
         self._slots()
 
     def rows_of(self, structures) -> np.ndarray:
@@ -176,10 +181,10 @@ class LinearSystem:
         self.unbounded_reduced = self.unbounded[keep]
 
     def rows_matrix(self, rows=None):
-        """(A, b): the weighted rows (all, or ``rows``) and the ridge rows, if any."""
+        """(A, b): the weighted rows (all, or ``rows``) and the prior rows, if any."""
         A, b = (self.Xw, self.yw) if rows is None else (self.Xw[rows], self.yw[rows])
-        if self.ridge is not None:
-            A, b = np.vstack([A, self.ridge[0]]), np.concatenate([b, self.ridge[1]])
+        if self.prior_rows is not None:
+            A, b = np.vstack([A, self.prior_rows[0]]), np.concatenate([b, self.prior_rows[1]])
         return A, b
 
     def empty_slots(self, A) -> np.ndarray:
@@ -368,7 +373,7 @@ def solve_linear(problem: Problem):
 
 
 def fit_linear(problem: Problem, **_ignored) -> FitResult:
-    """Exact (weighted, optionally ridge-regularised) fit under the bounds: NNLS when its
+    """Exact (weighted, optionally with priors on offset/e0) fit under the bounds: NNLS when its
     optimum is inside the bounds, else the certified cone program; see module docstring."""
     t0 = time.perf_counter()
     system = LinearSystem(problem)
@@ -414,11 +419,9 @@ def _nnls_result(problem, system, c, t0) -> FitResult:
         x = system.free_parameters(c)
     zero, warnings = _boundary_warnings(system, c, range(len(system.labels)))
     warnings += _rank_warning(rank, system)
-    certified = problem.lam == 0
-    message = "exact NNLS solve" + (
-        ": certified global optimum of the unbounded problem" if certified else
-        f" with ridge λ = {problem.lam:g}"
-    )
+    certified = not problem.priors  # with priors: of the cost plus their terms
+    message = "exact NNLS solve: certified global optimum of the unbounded problem" + (
+        f" with Gaussian priors on {', '.join(problem.priors)}" if problem.priors else "")
     success = not zero
     if zero:
         message += f"; on the boundary ({', '.join(zero)} = 0), parameters undefined"
@@ -472,10 +475,10 @@ def _bounded_result(problem, system, c_nnls, empty, t0) -> FitResult:
                     + "): the bounded optimum was solved as a cone program")
     warnings += _rank_warning(rank, system)
     n_cone = f"{sol.nodes} cone program{'s' if sol.nodes != 1 else ''}"
-    ridge = problem.lam > 0
+    with_priors = bool(problem.priors)  # the program's cost then holds the prior terms
     if sol.certified:
         message = (f"cone program under the bounds: certified global optimum "
-                   f"{'of the ridge-regularised problem ' if ridge else ''}"
+                   f"{'of the cost with its Gaussian priors ' if with_priors else ''}"
                    f"(relative gap {sol.gap:.2g}, {n_cone})")
     else:
         message = (f"cone program under the bounds: best feasible point, NOT certified: "
@@ -500,7 +503,7 @@ def _bounded_result(problem, system, c_nnls, empty, t0) -> FitResult:
         extra={
             "coefficients": dict(zip(columns, map(float, sol.coefficients))),
             "design_rank": rank,
-            "certified_global_optimum": bool(sol.certified and not ridge),
+            "certified_global_optimum": bool(sol.certified and not with_priors),
             "unbounded_parameters": unbounded,
             "bounds_active": True,
             "cone": {  # costs in the units of FitResult.cost
@@ -517,7 +520,7 @@ def _bounded_result(problem, system, c_nnls, empty, t0) -> FitResult:
             },
         },
     )
-    if not ridge:
+    if not with_priors:
         # the program's cost and the result's are the same sum in another order: keep
         # the bound at or below the cost reported
         # (the program works in the problem's relative weights: scale to the result's)

@@ -27,7 +27,7 @@ from .problem import Problem
 from .result import FitResult, diagnose
 
 __all__ = ["fit_least_squares", "starting_point", "start_and_bound", "per_pair_bound",
-           "with_bound", "random_starts", "LOSSES"]
+           "with_bound", "random_starts", "robust_scale", "LOSSES"]
 
 LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 
@@ -74,7 +74,7 @@ def _pair_spec(model, pair_model):
 
 
 def _same_rows(problem: Problem, model) -> Problem:
-    """The problem's observations (without its ridge term) for another model on the same
+    """The problem's observations (without its priors) for another model on the same
     features."""
     return problem.with_model(model)
 
@@ -229,12 +229,29 @@ def _run_ls(problem: Problem, x0, loss, f_scale, max_nfev):
     )
 
 
+#: Normal-consistent MAD factor: 1.4826·median|r| estimates the standard deviation of
+#: Gaussian residuals, robustly (outliers barely move a median).
+MAD_TO_SIGMA = 1.4826
+
+
+def robust_scale(problem: Problem, x) -> float:
+    """A data-driven residual scale for a robust loss: 1.4826·median |r| of the weighted data
+    residuals r = √w̃ (ô − o) at ``x`` (the units the minimiser sees: eV for energies at the
+    largest energy weight), floored at 1e-6 of the weighted references' RMS so that an
+    exact fit does not give a zero scale."""
+    keep = problem.w > 0
+    r = (problem.sw * (problem.model.predict(x) - problem.y))[keep]
+    ref = float(np.sqrt(np.mean((problem.sw * problem.y)[keep] ** 2)))
+    floor = 1e-6 * ref if ref > 0 else 1e-12
+    return max(MAD_TO_SIGMA * float(np.median(np.abs(r))), floor)
+
+
 def fit_least_squares(
     problem: Problem,
     *,
     x0=None,
     loss: str = "linear",
-    f_scale: float = 1.0,
+    f_scale: float | None = None,
     n_starts: int = 0,
     seed: int | None = 0,
     max_nfev: int | None = None,
@@ -248,7 +265,13 @@ def fit_least_squares(
     x0 : ndarray, shape (n_free,), optional
         Start; default :func:`starting_point`.
     loss : {"linear", "soft_l1", "huber", "cauchy", "arctan"}
-        Robust loss of scipy's least_squares (residual scale ``f_scale``, eV).
+        Robust loss of scipy's least_squares.
+    f_scale : float, optional
+        Residual scale of a robust loss, in the units of the weighted residuals (eV for
+        energies at the largest energy weight): residuals beyond it are down-weighted.
+        Default: data-driven, 1.4826·median |r| of a plain (``loss="linear"``) fit from
+        the same start (:func:`robust_scale`), which the robust fit then starts from; the
+        value and its source are in ``extra["f_scale"]``, ``extra["f_scale_source"]``.
     n_starts : int
         Additional seeded random starts in the bounds; the lowest cost wins.
     seed : int
@@ -256,7 +279,7 @@ def fit_least_squares(
     """
     if loss not in LOSSES:
         raise FitError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
-    if not (np.isfinite(f_scale) and f_scale > 0):
+    if f_scale is not None and not (np.isfinite(f_scale) and f_scale > 0):
         raise FitError(f"f_scale must be > 0 (eV), got {f_scale}")
     t0 = time.perf_counter()
     info = {}
@@ -264,10 +287,24 @@ def fit_least_squares(
         x0, how, info = start_and_bound(problem)
     else:
         x0, how = _inside(problem, np.asarray(x0, dtype=float)), "given"
+    best, nfev, njev = None, 0, 0
+    source = "given"
+    if f_scale is None and loss != "linear":
+        # a scale of the data's own residuals: 1 eV (scipy's default) makes a robust loss
+        # on meV residuals the plain squared error
+        try:
+            plain = _run_ls(problem, x0, "linear", 1.0, max_nfev)
+            nfev, njev = plain.nfev, plain.njev or 0
+            x0 = _inside(problem, plain.x)
+        except (ValueError, np.linalg.LinAlgError):
+            pass
+        f_scale = robust_scale(problem, x0)
+        source = "1.4826·median |residual| of the plain fit"
+    elif f_scale is None:
+        f_scale, source = 1.0, "not used by the plain squared error"
     starts = [x0]
     if n_starts:
         starts += list(random_starts(problem, int(n_starts), np.random.default_rng(seed)))
-    best, nfev, njev = None, 0, 0
     for start in starts:
         try:
             sol = _run_ls(problem, start, loss, f_scale, max_nfev)
@@ -295,5 +332,5 @@ def fit_least_squares(
         message=best.message,
         seed=seed if n_starts else None,
         extra={"start": how, "n_starts": 1 + int(n_starts), "loss": loss, "f_scale": f_scale,
-               "optimality": float(best.optimality)},
+               "f_scale_source": source, "optimality": float(best.optimality)},
     ), info)

@@ -3,17 +3,20 @@ r"""The weighted least-squares problem every fitter solves.
 .. math::
 
     F(x) = \tfrac12 \sum_o w_o \left(\hat o(x) - o\right)^2
-         + \tfrac12 \lambda s \sum_j \left(\frac{x_j - x^\mathrm{prior}_j}{p_j}\right)^2,
+         + \tfrac12 \sum_{j \in \text{priors}} \left(\frac{x_j - \mu_j}{\delta_j}\right)^2,
     \qquad w_o = \frac{w_{s(o)}}{\sigma_o^2},
 
 over every observation o (energies, force components, stress components; see
-:mod:`ljfit.fitting.targets`), with an optional ridge term toward prior values (scale
-:math:`p_j = |x^\mathrm{prior}_j|`, or 1 where the prior is 0, so that λ is dimensionless).
+:mod:`ljfit.fitting.targets`), plus one term for each *Gaussian prior* a user states,
+:math:`x_j \sim \mathcal N(\mu_j, \delta_j^2)` (value and width in the parameter's unit, eV
+or Å). Only named parameters have a prior; the prior residual :math:`(x_j-\mu_j)/\delta_j`
+is dimensionless like the data residuals :math:`(\hat o - o)/\sigma_o`, so that F is
+χ²/2 of data and priors together (the negative log posterior).
 
 Numerically the fitters see the weights *relative* to the largest energy 1/σ²,
 :math:`w_o = s\,\tilde w_o` with :math:`s = \max_{\text{energy rows}} \sigma_o^{-2}`:
 residuals are
-:math:`r = [\sqrt{\tilde w}(\hat o - o);\ \sqrt\lambda (x - x^\mathrm{prior})/p]` and
+:math:`r = [\sqrt{\tilde w}(\hat o - o);\ (x_j - \mu_j)/(\delta_j\sqrt s)]` and
 ``least_squares`` and the scalar minimisers see :math:`\tilde F = \tfrac12 r\cdot r`
 (:math:`\nabla\tilde F = J_r^\top r`), of the order of the energy residuals in eV², whatever
 the sigmas. :meth:`Problem.cost` reports the true :math:`F = s\tilde F` (χ²/2, dimensionless
@@ -32,7 +35,57 @@ import numpy as np
 from ..errors import FitError
 from .targets import Targets
 
-__all__ = ["Problem"]
+__all__ = ["Problem", "parse_priors", "REGULARIZATION_REMOVED"]
+
+#: Why the old ridge keywords are refused (they pulled every unnamed parameter toward the
+#: spec defaults with a dimensionless strength against a cost in eV²).
+REGULARIZATION_REMOVED = (
+    "regularization/prior were replaced by Gaussian priors on named parameters: "
+    "priors={'sigma[Au-O]': (3.0, 0.1)} (value and width in the parameter's unit; on the "
+    "command line --prior 'sigma[Au-O]=3.0±0.1'); parameters without a prior are not pulled "
+    "anywhere"
+)
+
+
+def parse_priors(priors, spec) -> dict:
+    """Validate Gaussian priors against a parameter spec.
+
+    Parameters
+    ----------
+    priors : dict, optional
+        ``{name: (value, width)}``: the prior mean and standard deviation of a free
+        parameter, in its unit (eV for ε, offset and e0, Å for σ).
+    spec : ParamSpec
+
+    Returns
+    -------
+    dict
+        ``{name: (value, width)}`` as floats, in the spec's order of free parameters.
+
+    Raises
+    ------
+    FitError
+        An unknown or fixed parameter, a value that is not finite, a width that is not a
+        finite positive number (each message names the parameter).
+    """
+    out = {}
+    for name, item in dict(priors or {}).items():
+        p = spec[name]  # FitError naming an unknown parameter
+        if not p.vary:
+            raise FitError(f"prior on {name}: the parameter is fixed; a prior on it has no "
+                           "effect (drop the prior or the --fix)")
+        try:
+            value, width = (float(v) for v in item)
+        except (TypeError, ValueError):
+            raise FitError(f"prior on {name}: expected (value, width) in {p.unit}, e.g. "
+                           f"{name}=3.0±0.1, got {item!r}") from None
+        if not np.isfinite(value):
+            raise FitError(f"prior on {name}: the value must be finite, got {value}")
+        if not (np.isfinite(width) and width > 0):
+            raise FitError(f"prior on {name}: the width must be a finite number > 0 "
+                           f"({p.unit}), got {width}")
+        out[name] = (value, width)
+    return {n: out[n] for n in spec.free_names if n in out}
 
 
 class Problem:
@@ -45,17 +98,24 @@ class Problem:
         Reference energies, eV (an energies-only model; unit sigma: the cost is in eV²).
     weights : ndarray, shape (n_structures,), optional
         Non-negative weights of the energies (default 1).
-    regularization : float
-        Ridge strength λ ≥ 0 (dimensionless, see module docstring).
-    prior : dict, optional
-        Prior values by parameter name; free parameters not named use the spec's values.
+    regularization, prior
+        Removed (a ``FitError`` says what replaced them): use ``priors``.
     targets : Targets, optional
         Instead of ``energies``/``weights``: every reference observation of the model's
         rows with its sigma and weight (:meth:`Targets.from_dataset`).
+    priors : dict, optional
+        Gaussian priors ``{name: (value, width)}`` on free parameters (value and width in
+        the parameter's unit); see the module docstring and :func:`parse_priors`.
+    absolute_sigma : bool
+        Take the sigmas (and weights) as true uncertainties: the covariance of the
+        parameters is :math:`(J^\top W J)^{-1}` as it stands, not rescaled by the reduced
+        χ² (``curve_fit(absolute_sigma=True)``).
     """
 
-    def __init__(self, model, energies=None, weights=None, regularization=0.0, prior=None,
-                 *, targets: Targets | None = None):
+    def __init__(self, model, energies=None, weights=None, regularization=None, prior=None,
+                 *, targets: Targets | None = None, priors=None, absolute_sigma: bool = False):
+        if prior is not None or (regularization is not None and regularization != 0):
+            raise FitError(REGULARIZATION_REMOVED)
         if targets is None:
             if energies is None:
                 raise FitError("give the reference energies (or targets=)")
@@ -95,9 +155,6 @@ class Problem:
             raise FitError("sigmas: need a finite, positive expected error per observation")
         if not np.any(wt > 0):
             raise FitError("weights: every weight is zero")
-        lam = float(regularization)
-        if not (np.isfinite(lam) and lam >= 0):
-            raise FitError(f"regularization must be a finite number >= 0, got {regularization}")
         if model.n_free == 0:
             raise FitError("every parameter is fixed: nothing to fit")
         # relative to the largest 1/σ² of the energies (of any row, without energies):
@@ -112,18 +169,33 @@ class Problem:
         self.y = y
         self.w = w
         self.sw = np.sqrt(w)
-        self.lam = lam
         self.slices = slices
         spec = model.spec
-        prior = dict(prior or {})
-        for name in prior:
-            spec.index(name)  # FitError naming an unknown parameter
-        self.prior = np.array([prior.get(n, spec[n].value) for n in spec.free_names], float)
-        self.prior_scale = np.where(self.prior != 0, np.abs(self.prior), 1.0)
+        self.absolute_sigma = bool(absolute_sigma)
+        self._set_priors(parse_priors(priors, spec))
         self.lower = spec.lower
         self.upper = spec.upper
         self.log = np.array([k == "epsilon" and lo > 0 for k, lo in zip(spec.kinds, self.lower)])
         self.n_data = int(np.count_nonzero(w > 0))
+
+    def _set_priors(self, priors: dict) -> None:
+        spec = self.model.spec
+        free = spec.free_names
+        self.priors = dict(priors)
+        self.prior_index = np.array([free.index(n) for n in priors], dtype=int)
+        self.prior_value = np.array([v for v, _ in priors.values()], dtype=float)
+        self.prior_width = np.array([w for _, w in priors.values()], dtype=float)
+        # residual (x − μ)/(δ √s): the data residuals are √w̃ (ô − o) with w̃ = w/s
+        self._prior_scale = 1.0 / (self.prior_width * np.sqrt(self.scale))
+        # centres of the search ranges of unbounded parameters: a prior's value, else the
+        # spec's value
+        centre = spec.x0
+        centre[self.prior_index] = self.prior_value
+        self.centre = centre
+
+    @property
+    def n_priors(self) -> int:
+        return len(self.priors)
 
     # ----------------------------------------------------------------------------------
     @property
@@ -137,16 +209,18 @@ class Problem:
 
     def with_model(self, model, *, keep_prior: bool = False) -> "Problem":
         """The same observations for another model with the same rows (e.g. the per-pair
-        model of per-element features, or another spec), without the ridge term unless
-        ``keep_prior``."""
+        model of per-element features, or another spec), with the same sigma mode; the
+        priors only with ``keep_prior`` (those on parameters the new model has free)."""
+        priors = None
         if keep_prior:
-            prior = dict(zip(self.model.spec.free_names, self.prior))
-            return Problem(model, regularization=self.lam, prior=prior, targets=self.targets)
-        return Problem(model, targets=self.targets)
+            free = set(model.spec.free_names)
+            priors = {n: p for n, p in self.priors.items() if n in free}
+        return Problem(model, targets=self.targets, priors=priors,
+                       absolute_sigma=self.absolute_sigma)
 
     def subset(self, indices) -> "Problem":
         """The problem of the structures ``indices`` (their rows of every observable; repeats
-        allowed), same weights scale, prior and regularization."""
+        allowed), same weights scale, priors and sigma mode."""
         model = self.model.take(indices)
         rows = self.model.rows_of(indices)
         sub = Problem.__new__(Problem)
@@ -165,26 +239,41 @@ class Problem:
 
     def residuals(self, x) -> np.ndarray:
         """r(x): weighted residuals of every observation (relative weights, see the module
-        docstring) followed by the ridge residuals."""
+        docstring) followed by the prior residuals."""
         r = self.sw * (self.model.predict(x) - self.y)
-        if self.lam > 0:
-            r = np.concatenate([r, np.sqrt(self.lam) * (x - self.prior) / self.prior_scale])
+        if self.priors:
+            x = np.asarray(x, dtype=float)
+            r = np.concatenate([r, (x[self.prior_index] - self.prior_value)
+                                * self._prior_scale])
         return r
 
     def jac(self, x) -> np.ndarray:
         """∂r/∂x, shape (n_residuals, n_free)."""
         j = self.sw[:, None] * self.model.jacobian(x)
-        if self.lam > 0:
-            j = np.vstack([j, np.diag(np.sqrt(self.lam) / self.prior_scale)])
+        if self.priors:
+            j = np.vstack([j, self.prior_jac()])
         return j
 
+    def prior_jac(self) -> np.ndarray:
+        """∂r/∂x of the prior residuals, shape (n_priors, n_free) (constant)."""
+        jp = np.zeros((self.n_priors, self.n_free))
+        jp[np.arange(self.n_priors), self.prior_index] = self._prior_scale
+        return jp
+
+    def prior_cost(self, x) -> float:
+        """½ Σ ((x_j − μ_j)/δ_j)² over the priors (dimensionless)."""
+        if not self.priors:
+            return 0.0
+        z = (np.asarray(x, dtype=float)[self.prior_index] - self.prior_value) / self.prior_width
+        return 0.5 * float(z @ z)
+
     def cost(self, x) -> float:
-        """F(x) = s·½ r·r: the weighted χ²/2 plus the ridge term."""
+        """F(x) = s·½ r·r: the weighted χ²/2 plus the prior terms."""
         r = self.residuals(x)
         return self.scale * 0.5 * float(r @ r)
 
     def data_cost(self, x) -> float:
-        """½ Σ w_o (ô − o)² (χ²/2), without the ridge term."""
+        """½ Σ w_o (ô − o)² (χ²/2), without the prior terms."""
         return self.data_cost_of(self.model.predict(x))
 
     def data_cost_of(self, predictions, relative: bool = False) -> float:
@@ -216,7 +305,7 @@ class Problem:
     def search_bounds(self):
         """Finite bounds in internal coordinates (infinite bounds replaced by a data-based
         range: offset within the span of the reference energies, others ×/÷ 10 around
-        the prior)."""
+        the prior's value or the spec's value)."""
         lo, hi = self.lower.copy(), self.upper.copy()
         e = self.energies
         span = float(np.ptp(e)) + float(np.max(np.abs(e))) + 1.0
@@ -227,7 +316,7 @@ class Problem:
                 if not np.isfinite(hi[k]):
                     hi[k] = float(e.max()) + span
             else:
-                ref = max(abs(self.prior[k]), 1e-3)
+                ref = max(abs(self.centre[k]), 1e-3)
                 if not np.isfinite(lo[k]):
                     lo[k] = ref / 10
                 if not np.isfinite(hi[k]):

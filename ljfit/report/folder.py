@@ -525,9 +525,9 @@ def write_figures(run: FitRun, folder: Path) -> list:
         plots.save(ax, folder / "parity_forces.png")
         written.append("parity_forces.png")
     if run.profiles:
-        # a rise of the cost by s²/2 = cost/(observations − parameters): one standard error
-        rc = best.reduced_chi2
-        threshold = 0.5 * rc if np.isfinite(rc) else None
+        # Δcost of one standard error: Δχ²/2 = 1/2 with absolute sigmas, else s²/2
+        threshold = 0.5 if best.absolute_sigma else best.reduced_chi2 / 2
+        threshold = threshold if np.isfinite(threshold) else None
         fig = plots.profiles(run.profiles, title=f"cost profiles ({run.best})",
                              threshold=threshold)
         plots.save(fig, folder / "profiles.png")

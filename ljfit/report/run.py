@@ -53,7 +53,7 @@ class FitRun:
         The options the dataset was read with (layout, n_substrate, groups, energy_key,
         energy_unit, energies_csv).
     fit_options : dict
-        Seed, loss, regularization, prior... (recorded in metrics.json).
+        Seed, loss, priors, absolute_sigma... (recorded in metrics.json).
     cv : dict of str to CVResult, optional
     cv_k : int or str, optional
     bootstrap : BootstrapResult, optional
@@ -149,12 +149,12 @@ def best_method(results: dict) -> str | None:
     ok = [(m, r) for m, r in results.items() if r.success and r.defined and np.isfinite(r.cost)]
     if not ok:
         return None
-    low = min(r.cost for _, r in ok)
+    low = min(r.objective for _, r in ok)  # data cost + prior terms: what the fits minimise
     # an exact fit: costs at round-off level of the energies (residuals ~1e-9 relative) tie
     y = np.asarray(ok[0][1].predictions, float) - np.asarray(ok[0][1].residuals, float)
     floor = 1e-18 * 0.5 * float(np.sum(y[np.isfinite(y)] ** 2))
     for m, r in ok:
-        if r.cost <= low + TIE_RTOL * abs(low) + floor:
+        if r.objective <= low + TIE_RTOL * abs(low) + floor:
             return m
     return None  # pragma: no cover
 
@@ -183,6 +183,13 @@ def calculator_groups(dataset) -> str | None:
         sizes = {int(np.sum(s.groups == 0)) for s in dataset._distinct_layouts()}
         return f"first:{sizes.pop()}" if len(sizes) == 1 else None
     return mode or None
+
+
+def prior_lines(run) -> list:
+    """One ``name = value ± width unit`` per Gaussian prior of the run (empty without)."""
+    spec = run.model.spec
+    return [f"{n} = {float(v):g} ± {float(w):g} {spec[n].unit if n in spec else ''}".rstrip()
+            for n, (v, w) in (run.fit_options.get("priors") or {}).items()]
 
 
 def model_record(model, dataset, read_options: dict) -> dict:

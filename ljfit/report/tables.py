@@ -131,6 +131,21 @@ def params_document(run: FitRun) -> dict:
         "fixed": [p.name for p in spec if not p.vary],
         "seed": run.fit_options.get("seed"),
     }
+    priors = run.fit_options.get("priors")
+    if priors:  # every Gaussian prior the fit used: [value, width] in the parameter's unit
+        doc["priors"] = {n: [float(v), float(w)] for n, (v, w) in priors.items()}
+    if res is not None:
+        if res.at_bound:
+            doc["at_bound"] = dict(res.at_bound)
+        if res.undetermined:
+            # the values above are one point of what the data allow (they predict the same
+            # energies); these names are not determined by the data
+            doc["undetermined"] = list(res.undetermined)
+        if res.determined_combinations:
+            doc["determined_combinations"] = {
+                c["name"]: {"formula": c["formula"], "value": _num(c["value"]),
+                            "stderr": _num(c["stderr"]), "unit": c["unit"]}
+                for c in res.determined_combinations}
     if run.bootstrap is not None and best == run.bootstrap_method:
         doc["ci_low"] = {n: _num(run.bootstrap.ci_low.get(n)) for n in spec.names}
         doc["ci_high"] = {n: _num(run.bootstrap.ci_high.get(n)) for n in spec.names}
@@ -149,11 +164,18 @@ def metrics_document(run: FitRun) -> dict:
             jac_rank=int(r.jac_rank),
             jac_condition=_num(r.jac_condition),
             warnings=list(r.warnings),
+            notes=list(r.notes),
+            at_bound=dict(r.at_bound),
+            undetermined=list(r.undetermined),
+            absolute_sigma=bool(r.absolute_sigma),
         )
         if "per_pair_lower_bound" in r.extra:
             d["per_pair_lower_bound"] = _num(r.extra["per_pair_lower_bound"])
         if "cone" in r.extra:  # the bounded linear solve: how the certificate was reached
             d["cone"] = _clean(r.extra["cone"])
+        if r.extra.get("loss") not in (None, "linear"):  # a robust loss and its scale
+            d.update(loss=r.extra["loss"], f_scale=_num(r.extra.get("f_scale")),
+                     f_scale_source=r.extra.get("f_scale_source"))
         methods[m] = d
     ds = dict(run.dataset.summary())
     doc = {
@@ -165,6 +187,7 @@ def metrics_document(run: FitRun) -> dict:
         "fixed_parameters": {p.name: p.value for p in run.model.spec if not p.vary},
         "bounds": {p.name: [_num(p.lower), _num(p.upper)] for p in run.model.spec if p.vary},
         "determined": bool(best is not None and best.determined),
+        "status": best.status if best is not None else "no usable fit",
         "warnings": run.all_warnings(),
         "best_method": run.best,
         "options": dict(run.fit_options),

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .lammps import _g
-from .run import FitRun, _num, model_record
+from .run import FitRun, _num, model_record, prior_lines
 
 # ----------------------------------------------------------------------------------------
 # text: report.md and the terminal summary
@@ -48,6 +48,9 @@ def markdown_report(run: FitRun, figures=()) -> str:
             ["groups", rec["groups"] or rec["group_mode"] or "—"],
             ["slots", ", ".join(map(str, rec["slots"]))],
             ["free parameters", f"{model.n_free} (structures: {len(ds)})"],
+            ["priors", "; ".join(prior_lines(run)) or "none"],
+            ["standard errors", "sigmas are the true errors (absolute sigma)"
+             if run.fit_options.get("absolute_sigma") else "scaled by the reduced χ²"],
             ["seed", run.fit_options.get("seed")],
         ],
     )
@@ -60,8 +63,10 @@ def markdown_report(run: FitRun, figures=()) -> str:
         lines += [
             "Each residual is divided by the expected error of its reference (the sigma), and "
             "the cost is ½ Σ (residual/σ)² over every observable; a structure's `weight` "
-            "multiplies 1/σ² of all its observables. Standard errors are scaled by the "
-            "reduced χ² of the fit.", ""]
+            "multiplies 1/σ² of all its observables. " + (
+                "Standard errors take the sigmas as the true errors (absolute sigma)."
+                if run.fit_options.get("absolute_sigma")
+                else "Standard errors are scaled by the reduced χ² of the fit."), ""]
         for note in run.plan.notes:
             lines.append(f"- {note}")
         if run.plan.notes:
@@ -76,7 +81,8 @@ def markdown_report(run: FitRun, figures=()) -> str:
         ]
     else:
         res = run.results[best]
-        det = "determined" if res.determined else "**underdetermined** (see warnings)"
+        status = ", ".join(res.flags)
+        det = {"ok": "determined"}.get(status, f"**{status}** (see warnings)")
         lines += [f"Method **{best}** (lowest cost), {det}.", ""]
         boot = run.bootstrap if run.bootstrap_method == best else None
         header = ["parameter", "value", "std. error", "unit"]
@@ -85,13 +91,25 @@ def markdown_report(run: FitRun, figures=()) -> str:
             header += [f"bootstrap {100 * float(lev):g}% interval"]
         rows = []
         for p in spec:
-            row = [f"`{p.name}`", _fmt(res.params.get(p.name), 8),
-                   "fixed" if not p.vary else _fmt(res.stderr.get(p.name), 3), p.unit]
+            value, se = _fmt(res.params.get(p.name), 8), _stderr_text(res, p)
+            if p.name in res.undetermined:
+                value = "not determined"
+            row = [f"`{p.name}`", value, se, p.unit]
             if boot is not None:
-                lo, hi = _num(boot.ci_low.get(p.name)), _num(boot.ci_high.get(p.name))
-                row.append("—" if lo is None or hi is None else f"[{lo:.6g}, {hi:.6g}]")
+                row.append(_interval_text(boot, p.name) if p.vary else "—")
             rows.append(row)
         lines += _md_table(header, rows) + [""]
+        if res.determined_combinations:
+            lines += ["What the data determine (the pair values of the mixing rule):", ""]
+            lines += _md_table(
+                ["pair value", "=", "value", "std. error", "unit"],
+                [[f"`{c['name']}`", f"`{c['formula']}`", _fmt(c["value"], 8),
+                  _fmt(c["stderr"], 3), c["unit"]] for c in res.determined_combinations]
+            ) + [""]
+        chi = res.chi2_text()
+        lines += [chi[:1].upper() + chi[1:] + ".", ""]
+        if res.notes:
+            lines += [f"- note: {t}" for t in res.notes] + [""]
 
     lines += ["## Parameters by method", ""]
     methods = list(run.results)
@@ -111,17 +129,20 @@ def markdown_report(run: FitRun, figures=()) -> str:
               for k in kinds],
             _fmt(r.r2, 6), _fmt(r.reduced_chi2, 4), r.nfev,
             "yes" if r.success else "**no**",
-            "**yes**" if r.underdetermined else "no",
+            "ok" if r.status == "ok" else f"**{', '.join(r.flags)}**",
         ])
     lines += _md_table(
         ["method", "cost (χ²/2)", "E RMSE (meV)", "E MAE (meV)", "E max abs. error (meV)",
          *[f"{_KIND_HEAD[k]} {_KIND_UNIT[k]}" for k in kinds], "R² (E)", "reduced χ²",
-         "nfev", "converged", "underdetermined"],
+         "nfev", "converged", "status"],
         rows,
     ) + [""]
     for m, r in run.results.items():
         if r.message:
             lines.append(f"- {m}: {r.message}")
+        loss = _loss_text(r)
+        if loss:
+            lines.append(f"- {m}: {loss}")
     lines.append("")
     cert = certificate_lines(run)
     if cert:
@@ -145,9 +166,13 @@ def markdown_report(run: FitRun, figures=()) -> str:
     if run.bootstrap is not None:
         b = run.bootstrap
         lines += [f"## Bootstrap ({run.bootstrap_method})", ""]
-        rows = [[f"`{n}`", _fmt(b.mean.get(n), 7), _fmt(b.std.get(n), 3),
-                 _fmt(b.ci_low.get(n), 7), _fmt(b.ci_high.get(n), 7)] for n in b.names]
-        lines += _md_table(["parameter", "mean", "std", "ci_low", "ci_high"], rows) + [""]
+        reason = getattr(b, "reason", None)
+        if reason:
+            lines += [f"Intervals undefined: {reason}.", ""]
+        else:
+            rows = [[f"`{n}`", _fmt(b.mean.get(n), 7), _fmt(b.std.get(n), 3),
+                     _fmt(b.ci_low.get(n), 7), _fmt(b.ci_high.get(n), 7)] for n in b.names]
+            lines += _md_table(["parameter", "mean", "std", "ci_low", "ci_high"], rows) + [""]
 
     if figures:
         lines += ["## Figures", ""]
@@ -230,6 +255,38 @@ def certificate_lines(run: FitRun) -> list:
     return lines
 
 
+def _stderr_text(res, p) -> str:
+    """The standard-error cell of a parameter: fixed, at bound, not determined, or ± se."""
+    if not p.vary:
+        return "fixed"
+    if p.name in res.at_bound:
+        return f"at {res.at_bound[p.name]} bound"
+    if p.name in res.undetermined:
+        return "—"
+    return _fmt(res.stderr.get(p.name), 3)
+
+
+def _interval_text(boot, name) -> str:
+    """A bootstrap interval, or why there is none."""
+    reason = getattr(boot, "reason", None)
+    if reason:
+        return "undefined"
+    lo, hi = _num(boot.ci_low.get(name)), _num(boot.ci_high.get(name))
+    return "—" if lo is None or hi is None else f"[{lo:.6g}, {hi:.6g}]"
+
+
+def _loss_text(r) -> str:
+    """The robust loss of a least_squares fit and its residual scale, or ''."""
+    loss = r.extra.get("loss")
+    if not loss or loss == "linear":
+        return ""
+    fs = r.extra.get("f_scale")
+    how = r.extra.get("f_scale_source", "given")
+    fs = _num(fs)
+    scale = "—" if fs is None else f"{1000 * fs:.4g} meV"
+    return f"robust loss {loss}, f_scale {scale} of weighted residual ({how})"
+
+
 def summary_text(run: FitRun, out=None) -> str:
     """A short table for the terminal: per-method cost and RMSE, the best parameters,
     warnings and the output folder."""
@@ -239,6 +296,11 @@ def summary_text(run: FitRun, out=None) -> str:
         f"{ds.name}: {len(ds)} structures, {', '.join(ds.elements)}; model {model.scope} "
         f"{model.potential.name}, {model.n_free} free parameters",
         observables_line(run),
+    ]
+    priors = prior_lines(run)
+    if priors:
+        lines.append("priors: " + "; ".join(priors))
+    lines += [
         "",
         f"{'method':<16s} {'cost':>11s} {'E RMSE':>9s}"
         + "".join(f" {_KIND_HEAD[k]:>10s}" for k in kinds) + f" {'R²':>9s}  status",
@@ -247,11 +309,7 @@ def summary_text(run: FitRun, out=None) -> str:
     ]
     best = run.best
     for m, r in run.results.items():
-        status = "ok" if r.success else "not converged"
-        if not r.defined:
-            status = "undefined parameters"
-        elif r.underdetermined:
-            status += ", underdetermined"
+        status = ", ".join(r.flags)
         if m == best:
             status += "  <- best"
         extra = "".join(f" {_fmt(1000 * r.observed[k]['rmse'], 4) if k in r.observed else '—':>10s}"
@@ -268,19 +326,37 @@ def summary_text(run: FitRun, out=None) -> str:
         res = run.results[best]
         boot = run.bootstrap if run.bootstrap_method == best else None
         lines.append(f"best fit ({best}):")
+        reason = getattr(boot, "reason", None) if boot is not None else None
         for p in model.spec:
-            v = res.params.get(p.name)
+            v = _fmt(res.params.get(p.name), 8)
             se = _num(res.stderr.get(p.name)) if p.vary else None
             se_txt = "(fixed)" if not p.vary else ("" if se is None else f"± {se:.3g}")
+            if p.name in res.at_bound:
+                se_txt = f"(at {res.at_bound[p.name]} bound)"
+            if p.name in res.undetermined:
+                v, se_txt = "not determined", ""
             ci = ""
-            if boot is not None and p.vary:
+            if boot is not None and p.vary and not reason:
                 lo, hi = _num(boot.ci_low.get(p.name)), _num(boot.ci_high.get(p.name))
                 ci = "" if lo is None or hi is None else f"  [{lo:.6g}, {hi:.6g}]"
-            lines.append(f"  {p.name:<22s} {_fmt(v, 8):>14s} {se_txt:<12s} {p.unit}{ci}")
+            lines.append(f"  {p.name:<22s} {v:>14s} {se_txt:<12s} {p.unit}{ci}")
+        for c in res.determined_combinations:
+            se = _num(c["stderr"])
+            se_txt = "" if se is None else f"± {se:.3g}"
+            lines.append(f"  {c['name']:<22s} {_fmt(c['value'], 8):>14s} {se_txt:<12s} "
+                         f"{c['unit']}  = {c['formula']} (determined)")
+        lines.append(f"  {res.chi2_text()}")
         if boot is not None:
             lev = 100 * float(getattr(boot, "level", 0.95))
-            lines.append(f"  (in brackets: bootstrap {lev:g}% interval, {boot.n} resamples, "
-                         f"{getattr(boot, 'n_failed', 0)} failed)")
+            if reason:
+                lines.append(f"  bootstrap {lev:g}% intervals undefined: {reason}")
+            else:
+                lines.append(f"  (in brackets: bootstrap {lev:g}% interval, {boot.n} resamples, "
+                             f"{getattr(boot, 'n_failed', 0)} failed)")
+        loss = _loss_text(res)
+        if loss:
+            lines.append(f"  {loss}")
+        lines += [f"  note: {t}" for t in res.notes]
     if run.cv is not None:
         lines.append("")
         lines.append(f"cross-validation ({run.cv_k}): " + ", ".join(
@@ -291,3 +367,4 @@ def summary_text(run: FitRun, out=None) -> str:
     if out is not None:
         lines += ["", f"results written to {out}{os.sep}"]
     return "\n".join(lines)
+
