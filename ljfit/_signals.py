@@ -106,7 +106,8 @@ def pause_for_test(point: str) -> None:
     ``fitting`` (features computed, the fits next), ``writing`` (half of the files written
     into the staging folder), ``after-old-moved`` (the two-rename swap, between its
     renames), ``after-exchange`` / ``after-new-moved`` (the new folder in place, the old
-    one not yet deleted).
+    one not yet deleted), ``figures`` / ``figures-child`` (the parent / the forked child
+    process drawing its share of the figures; the child writes its own PID).
     """
     spec = os.environ.get("LJFIT_TEST_PAUSE")
     if not spec:

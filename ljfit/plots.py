@@ -1,8 +1,10 @@
 """Figures of a fit: parity, residuals, fitted pair potentials, parameter correlations and
 cost profiles.
 
-Every function draws into the Axes (or Figure) it is given, or into a new one with
-constrained layout, and returns it; nothing is shown or saved here (the command line saves
+Every function draws into the Axes (or Figure) it is given, or into a new one, and returns
+it; a new figure gets fixed margins sized (in inches) for what the function draws there (the
+tick labels, axis labels, title, a legend below the axes): matplotlib's constrained layout
+measures every text twice and took a third of ``ljfit fit``'s run on the example data; nothing is shown or saved here (the command line saves
 the figures of a results folder with :func:`save`). Energies are in eV (residuals in meV),
 distances in Å. Matplotlib is imported lazily; choose a backend (``matplotlib.use("Agg")``)
 before calling these in a script without a display.
@@ -28,13 +30,45 @@ DENSITY_POINTS = 10_000
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 
 
-def _new_axes(ax, figsize=(5.4, 5.0)):
+def _new_axes(ax, figsize=(5.4, 5.0), margins=(0.85, 0.2, 0.6, 0.4)):
+    """``ax``, or the Axes of a new figure of ``figsize`` (inches) with ``margins``."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize)
+    _set_margins(fig, *margins)
     return ax
+
+
+def _set_margins(fig, left, right, bottom, top, wspace=None, hspace=None) -> None:
+    """Subplot margins in inches (gaps ``wspace``, ``hspace`` between panels too), where the
+    subplot parameters take fractions of the figure (and of the mean panel size)."""
+    w, h = fig.get_size_inches()
+    kw = {}
+    if wspace is not None or hspace is not None:
+        ncols, nrows = _grid_shape(fig)
+        pw = (w - left - right - (ncols - 1) * (wspace or 0.0)) / ncols
+        ph = (h - bottom - top - (nrows - 1) * (hspace or 0.0)) / nrows
+        kw = {"wspace": (wspace or 0.0) / pw, "hspace": (hspace or 0.0) / ph}
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        **kw)
+
+
+def _grid_shape(fig) -> tuple:
+    """(columns, rows) of the figure's subplot grid ((1, 1) without one)."""
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        if spec is not None:
+            nrows, ncols = spec.get_gridspec().get_geometry()
+            return ncols, nrows
+    return 1, 1
+
+
+def _text_inches(text: str, size_pt: float = 10.0) -> float:
+    """The width of ``text`` in inches at ``size_pt``, generously (DejaVu Sans averages
+    ~0.6 em per character; brackets and capitals are wider)."""
+    return 0.65 * size_pt / 72.0 * len(text)
 
 
 def _style(k: int):
@@ -142,7 +176,11 @@ def parity_forces(ax=None, *, reference, predicted, method="", title=None,
     matplotlib Axes
         With the y = x line, RMSE and MAE in the legend, equal axes.
     """
-    ax = _new_axes(ax, figsize=(6.2, 5.0))
+    n_finite = int(np.count_nonzero(np.isfinite(np.asarray(reference, dtype=float))
+                                    & np.isfinite(np.asarray(predicted, dtype=float))))
+    dense = n_finite > DENSITY_POINTS if density is None else density
+    # the colour bar takes its room from the axes; its labels need a wider right margin
+    ax = _new_axes(ax, figsize=(6.2, 5.0), margins=(0.85, 1.0 if dense else 0.2, 0.6, 0.4))
     y = np.asarray(reference, dtype=float)
     p = np.asarray(predicted, dtype=float)
     ok = np.isfinite(y) & np.isfinite(p)
@@ -154,7 +192,6 @@ def parity_forces(ax=None, *, reference, predicted, method="", title=None,
     lo, hi = float(allv.min()), float(allv.max())
     pad = 0.05 * (hi - lo) if hi > lo else 1.0
     lo, hi = lo - pad, hi + pad
-    dense = y.size > DENSITY_POINTS if density is None else density
     if dense and y.size:
         hb = ax.hexbin(y, p, gridsize=120, bins="log", mincnt=1, cmap="viridis",
                        extent=(lo, hi, lo, hi), zorder=2)
@@ -193,7 +230,12 @@ def residuals(ax=None, *, reference, predictions: Mapping[str, np.ndarray], titl
     -------
     matplotlib Axes
     """
-    ax = _new_axes(ax, figsize=(6.4, 4.8))
+    # two legend columns below the axes when two labels fit side by side (~28 characters)
+    longest = max((len(m) for m in predictions), default=0) + len(": RMSE 0.000 meV")
+    ncol = 2 if _text_inches("x" * longest, 8.3) + 0.5 < 6.4 / 2 else 1
+    legend_rows = -(-len(predictions) // ncol)
+    ax = _new_axes(ax, figsize=(6.4, 4.8 + 0.2 * legend_rows),
+                   margins=(0.85, 0.2, 0.75 + 0.22 * legend_rows, 0.4))
     y = np.asarray(reference, dtype=float)
     for k, (method, pred) in enumerate(predictions.items()):
         res = 1000.0 * (np.asarray(pred, dtype=float) - y)
@@ -205,7 +247,9 @@ def residuals(ax=None, *, reference, predictions: Mapping[str, np.ndarray], titl
     ax.set_title(title or "residuals")
     ax.grid(True, color="0.9", lw=0.6, zorder=0)
     if predictions:  # below the axes: residuals fill the whole plot
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+        # below the x label: 0.5 in under the axes, in axes coordinates
+        below = -0.5 / max(ax.get_position().height * ax.figure.get_size_inches()[1], 0.5)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, below), ncol=ncol,
                   fontsize="small", frameon=False)
     return ax
 
@@ -231,8 +275,10 @@ def potentials(model, x, ax=None, *, title=None):
     from .potentials import cut
 
     pairs = model.pair_parameters(x)
-    rows = 0 if len(pairs) <= 4 else int(np.ceil((len(pairs) + 1) / (2 if len(pairs) < 12 else 3)))
-    ax = _new_axes(ax, figsize=(6.4, 4.4 + 0.25 * rows))
+    ncol = 2 if len(pairs) < 12 else 3
+    rows = 0 if len(pairs) <= 4 else int(np.ceil((len(pairs) + 3) / ncol))
+    ax = _new_axes(ax, figsize=(6.4 if ncol == 2 else 9.0, 4.4 + 0.22 * rows),
+                   margins=(0.85, 0.2, 0.6 + (0.2 + 0.2 * rows if rows else 0.0), 0.4))
     pot = model.potential
     energy, _ = cut(pot, model.cutoff, model.shift)
     good = {k: v for k, v in pairs.items() if np.isfinite(v[0]) and np.isfinite(v[1]) and v[1] > 0}
@@ -275,8 +321,9 @@ def potentials(model, x, ax=None, *, title=None):
     if len(pairs) <= 4:  # upper right: the curves are ~0 there
         ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
     else:  # many slots: below the axes, never over the curves
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small",
-                  frameon=False, ncol=2 if len(pairs) < 12 else 3)
+        below = -0.5 / max(ax.get_position().height * ax.figure.get_size_inches()[1], 0.5)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, below), fontsize="small",
+                  frameon=False, ncol=ncol)
     return ax
 
 
@@ -297,7 +344,11 @@ def correlation(matrix, names, ax=None, *, title=None):
     c = np.asarray(matrix, dtype=float)
     n = len(names)
     size = min(3.0 + 0.5 * n, 11.0)
-    ax = _new_axes(ax, figsize=(size + 1.2, size))
+    label = max((_text_inches(str(x)) for x in names), default=0.3)
+    # y tick labels at the left; x tick labels at 45°: their width · sin 45° below; the
+    # colour bar (15 % of the axes' width) and its labels at the right
+    ax = _new_axes(ax, figsize=(size + 1.2 + label, size + 0.71 * label),
+                   margins=(label + 0.25, 0.3, 0.71 * label + 0.3, 0.4))
     im = ax.imshow(np.where(np.isfinite(c), c, 0.0), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
@@ -338,16 +389,22 @@ def profiles(profiles_dict: Mapping, fig=None, *, title=None, threshold=None):
         parameter's value.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     items = list(profiles_dict.items())
     n = max(len(items), 1)
     ncols = min(n, 3)
     nrows = int(np.ceil(n / ncols))
-    if fig is None:
-        fig = plt.figure(figsize=(3.3 * ncols + 0.4, 2.6 * nrows + 0.5), layout="constrained")
+    new = fig is None
+    if new:
+        fig = plt.figure(figsize=(3.3 * ncols + 0.4, 2.6 * nrows + 0.5))
     else:
         fig.clear()
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    if new:  # y label and ticks at the left of each panel, x label below, a 2-line title
+        # at least 5.6 in wide: the two-line title must fit over a single panel
+        fig.set_size_inches(max(3.3 * ncols + 0.4, 5.6), 2.6 * nrows + 1.0)
+        _set_margins(fig, 0.8, 0.15, 0.55, 0.75, wspace=0.85, hspace=0.75)
     for ax in axes.ravel()[len(items):]:
         ax.set_visible(False)
     for ax, (name, prof) in zip(axes.ravel(), items):
@@ -367,6 +424,7 @@ def profiles(profiles_dict: Mapping, fig=None, *, title=None, threshold=None):
         ax.set_xlabel(f"{name} ({unit})", fontsize="small")
         ax.set_ylabel("Δ cost (χ²/2)", fontsize="small")
         ax.tick_params(labelsize="x-small")
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # long values (0.01925) must not overlap
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         ax.grid(True, color="0.92", lw=0.6)
     note = "dashed: best value" + (", dotted: 1 standard error (Δχ² = 1)"

@@ -515,6 +515,70 @@ def test_sigint_during_a_real_fit(tmp_path):
     assert _snapshot(res) == earlier and _hidden(tmp_path) == []
 
 
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return not re.search(r"^State:\s*Z", text, re.M)
+
+
+PLOTS = ["--method", "linear", "--quiet"]  # with the figures: two processes draw them
+
+
+@needs_proc
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_signal_to_the_parent_while_the_child_draws(tmp_path, sig, code):
+    # the forked figure child is paused mid-share; the signal goes to the parent only: it
+    # must kill the child before the staging folder goes, and exit as usual
+    res, earlier = _earlier_results(tmp_path)
+    marker = tmp_path / "m"
+    argv = ["fit", str(EXAMPLE), "--out", str(res), "--force", *PLOTS]
+    proc = _spawn(_command(*argv), pause=f"figures-child:{marker}")
+    _wait_for(marker, proc)
+    deadline = time.monotonic() + 30
+    while not marker.read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.005)  # created, the PID not written yet
+    child = int(marker.read_text())
+    assert child != proc.pid and _alive(child)
+    proc.send_signal(sig)
+    rc, _, err = _finish(proc)
+    assert rc == code, err
+    _interrupted(err)
+    assert not _alive(child)
+    assert _snapshot(res) == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "res"]
+
+
+@needs_proc
+def test_ctrl_c_reaches_parent_and_figure_child(tmp_path):
+    # Ctrl-C in a terminal signals the whole foreground process group: both processes
+    res, earlier = _earlier_results(tmp_path)
+    marker = tmp_path / "m"
+    argv = ["fit", str(EXAMPLE), "--out", str(res), "--force", *PLOTS]
+    proc = _spawn(_command(*argv), pause=f"figures:{marker}", start_new_session=True)
+    _wait_for(marker, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    rc, _, err = _finish(proc)
+    assert rc == 130, err
+    _interrupted(err)
+    assert _snapshot(res) == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "res"]
+
+
+def test_figures_drawn_by_two_processes_complete_the_folder(tmp_path):
+    out = tmp_path / "res"
+    assert main(["fit", str(EXAMPLE), "--out", str(out), *PLOTS]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"parity.png", "residuals.png", "potentials.png", "correlation.png",
+            "profiles.png"} <= names
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
+    assert _hidden(tmp_path) == []
+
+
 @pytest.mark.parametrize("point", ["reading", "fitting", "writing"])
 def test_sigkill_at_each_stage_then_the_next_run_cleans_up(tmp_path, point):
     res, earlier = _earlier_results(tmp_path)

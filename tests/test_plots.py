@@ -7,6 +7,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from types import SimpleNamespace  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -44,7 +46,6 @@ def test_parity_new_axes_equal_limits_and_legend(fitted):
     texts = _legend_texts(ax)
     assert any(t.startswith("linear") and "RMSE" in t and "R²" in t for t in texts)
     assert any("y = x" in t for t in texts)
-    assert ax.figure.get_layout_engine() is not None  # constrained layout
 
 
 def test_parity_into_given_axes_and_nan(fitted):
@@ -148,3 +149,70 @@ def test_save_png(tmp_path, fitted):
     plots.save(ax, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plt.get_fignums()  # closed
+
+
+# ---------------------------------------------------------------------------------------
+# fixed margins: a new figure's texts (ticks, labels, titles, legends below the axes,
+# colour bars) all lie inside it, for few and many methods, slots and parameters
+# ---------------------------------------------------------------------------------------
+
+
+def _outside(fig) -> list:
+    """The sides where what the figure draws (its tight bounding box: the ticks shown,
+    labels, titles, legends, colour bars) leaves the figure, by more than 0.01 inch."""
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
+    w, h = fig.get_size_inches()
+    tol = 0.01
+    sides = {"left": -box.x0, "bottom": -box.y0, "right": box.x1 - w, "top": box.y1 - h}
+    return [f"{side} by {d:.2f} in" for side, d in sides.items() if d > tol]
+
+
+def _methods(res, n):
+    return {f"method_{k}_with_a_long_name": res.predictions + 1e-4 * k for k in range(n)}
+
+
+def _slots(model, n):
+    pairs = {f"El{k}-El{k + 1}": (0.01 * (1 + k % 3), 3.0 + 0.1 * k) for k in range(n)}
+    return SimpleNamespace(pair_parameters=lambda x: pairs, potential=model.potential,
+                           cutoff=8.0, shift=True, scope="per-pair")
+
+
+def _names(n):
+    return [f"{'epsilon' if k % 2 else 'sigma'}[Element{k}-Element{k + 1}]" for k in range(n)]
+
+
+FIGURES = {
+    "parity-1": lambda ds, model, res: plots.parity(
+        reference=ds.energies, predictions={"linear": res.predictions}),
+    "parity-6": lambda ds, model, res: plots.parity(
+        reference=ds.energies, predictions=_methods(res, 6)),
+    "residuals-1": lambda ds, model, res: plots.residuals(
+        reference=ds.energies, predictions={"linear": res.predictions}),
+    "residuals-7": lambda ds, model, res: plots.residuals(
+        reference=ds.energies, predictions=_methods(res, 7)),
+    "potentials-3": lambda ds, model, res: plots.potentials(model, res.x),
+    "potentials-8": lambda ds, model, res: plots.potentials(_slots(model, 8), None),
+    "potentials-15": lambda ds, model, res: plots.potentials(_slots(model, 15), None),
+    "correlation-6": lambda ds, model, res: plots.correlation(res.correlation, res.names),
+    "correlation-long-names": lambda ds, model, res: plots.correlation(
+        np.eye(9), _names(9)),
+    "profiles-1": lambda ds, model, res: plots.profiles(
+        {"sigma[A-B]": _profile("sigma[A-B]", 3.0)}, threshold=0.05),
+    "profiles-7": lambda ds, model, res: plots.profiles(
+        {n: _profile(n, 0.0123) for n in _names(7)}, threshold=0.05),
+    "force-parity-markers": lambda ds, model, res: plots.parity_forces(
+        reference=np.linspace(-1, 1, 50), predicted=np.linspace(-1, 1, 50) * 1.01,
+        method="linear"),
+    "force-parity-density": lambda ds, model, res: plots.parity_forces(
+        reference=np.linspace(-1, 1, 20_000), predicted=np.linspace(-1, 1, 20_000) * 1.01,
+        method="linear"),
+}
+
+
+@pytest.mark.parametrize("case", list(FIGURES))
+def test_new_figure_keeps_every_text_inside(fitted, case):
+    ds, model, res = fitted
+    drawn = FIGURES[case](ds, model, res)
+    fig = getattr(drawn, "figure", drawn)
+    assert _outside(fig) == []

@@ -49,6 +49,14 @@ def _fit_options(args, progress) -> dict:
     return opts
 
 
+def _cores() -> int:
+    """The cores this process may run on (its affinity mask, else the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def cmd_fit(args) -> int:
     from .. import uncertainty
     from ..fitting import auto_options, fit, methods_for
@@ -152,7 +160,7 @@ def cmd_fit(args) -> int:
                     notes.append(f"profiles.png skipped: {exc}")
         notes.extend(m for m in captured.messages if m not in notes)
         write_results(run, out, force=bool(args.force), plots=not args.no_plots,
-                      protect=protect)
+                      protect=protect, workers=min(2, _cores()))
     if not quiet:
         print(summary_text(run, out))
     return 0

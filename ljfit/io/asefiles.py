@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
-from ase.io.formats import string2index
 
 from ..dataset import Structure
 from ..errors import DataError
@@ -156,6 +155,8 @@ def _file_labels(files: list[Path]) -> list[str]:
 def _select_frames(n_total: int, index, display: str) -> list[int]:
     if isinstance(index, str):
         try:
+            from ase.io.formats import string2index  # ase.io: 0.07 s, only for an index
+
             idx = string2index(index.strip())
         except ValueError:
             raise DataError(

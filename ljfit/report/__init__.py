@@ -29,12 +29,12 @@ contains or lies inside an input. See :mod:`ljfit.report.folder` for the guarant
 
 from __future__ import annotations
 
+from .figures import write_figures
 from .folder import (
     check_output_dir,
     claim_output_dir,
     release_claims,
     staged_folder,
-    write_figures,
     write_results,
 )
 from .lammps import (

@@ -1,4 +1,4 @@
-"""The results folder on disk: checks, locking, atomic staging and swap, recovery, figures.
+"""The results folder on disk: checks, locking, atomic staging and swap, recovery.
 
 Guarantees (each tested in ``tests/test_hardening.py``)
 --------------------------------------------------------
@@ -53,20 +53,19 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from .. import _signals
 from ..errors import DataError
+from .figures import write_figures
 from .lammps import lammps_export
 from .run import FitRun, to_json
 from .tables import (
     _csv_text,
     forces_frame,
-    stress_frame,
     metrics_document,
     parameters_frame,
     params_document,
     predictions_frame,
+    stress_frame,
 )
 from .text import markdown_report
 
@@ -484,59 +483,8 @@ def _write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def write_figures(run: FitRun, folder: Path) -> list:
-    """Save the figures of a run into ``folder``; returns the file names written."""
-    from .. import plots
-
-    written = []
-    res = run.results
-    ref = run.dataset.energies
-    preds = {m: r.predictions for m, r in res.items()}
-    ax = plots.parity(reference=ref, predictions=preds, title=f"parity: {run.dataset.name}")
-    plots.save(ax, folder / "parity.png")
-    written.append("parity.png")
-    ax = plots.residuals(reference=ref, predictions=preds,
-                         title=f"residuals: {run.dataset.name}")
-    plots.save(ax, folder / "residuals.png")
-    written.append("residuals.png")
-    best = run.best_result
-    if best is None:
-        # the lowest-cost result with defined parameters, if any, still shows the curves
-        cand = [r for r in res.values() if r.defined]
-        best_for_curves = min(cand, key=lambda r: r.cost) if cand else None
-    else:
-        best_for_curves = best
-    if best_for_curves is not None:
-        ax = plots.potentials(run.model, best_for_curves.x,
-                              title=f"fitted pair potentials ({best_for_curves.method})")
-        plots.save(ax, folder / "potentials.png")
-        written.append("potentials.png")
-    if best is not None and best.correlation is not None:
-        ax = plots.correlation(best.correlation, best.names,
-                               title=f"parameter correlations ({best.method})")
-        plots.save(ax, folder / "correlation.png")
-        written.append("correlation.png")
-    forces_of = best_for_curves if best_for_curves is not None else None
-    if forces_of is not None and "forces" in forces_of.observed:
-        o = forces_of.observed["forces"]
-        ax = plots.parity_forces(reference=o["predictions"] - o["residuals"],
-                                 predicted=o["predictions"], method=forces_of.method,
-                                 title=f"force parity: {run.dataset.name}")
-        plots.save(ax, folder / "parity_forces.png")
-        written.append("parity_forces.png")
-    if run.profiles:
-        # Δcost of one standard error: Δχ²/2 = 1/2 with absolute sigmas, else s²/2
-        threshold = 0.5 if best.absolute_sigma else best.reduced_chi2 / 2
-        threshold = threshold if np.isfinite(threshold) else None
-        fig = plots.profiles(run.profiles, title=f"cost profiles ({run.best})",
-                             threshold=threshold)
-        plots.save(fig, folder / "profiles.png")
-        written.append("profiles.png")
-    return written
-
-
 def write_results(run: FitRun, out, *, force: bool = False, plots: bool = True,
-                  protect=()) -> Path:
+                  protect=(), workers: int = 1) -> Path:
     """Write the whole results folder of ``run`` to ``out`` atomically.
 
     Parameters
@@ -549,6 +497,9 @@ def write_results(run: FitRun, out, *, force: bool = False, plots: bool = True,
         Write the PNG figures (and embed them in report.md).
     protect : sequence of paths
         Paths ``out`` must never contain or lie inside when replaced (the input data).
+    workers : int
+        2: draw the figures in two processes (see :func:`ljfit.report.figures.write_figures`;
+        the command line does).
 
     Returns
     -------
@@ -577,7 +528,7 @@ def write_results(run: FitRun, out, *, force: bool = False, plots: bool = True,
         # its warnings (a cutoff that drops pairs of the fit) join the run's, so that
         # report.md, metrics.json and the console summary (printed after) all show them
         run.notes.extend(w for w in lmp.warnings if w not in run.notes)
-        figures = write_figures(run, tmp) if plots else []
+        figures = write_figures(run, tmp, workers=workers) if plots else []
         _write_text(tmp / "report.md", markdown_report(run, figures))
         _write_text(tmp / "metrics.json", to_json(metrics_document(run)))
     return out
