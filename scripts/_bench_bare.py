@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """A bare-numpy LJ fit of periodic cells: the yardstick of ``scripts/bench_model.py``.
 
-What a careful user would write by hand for one job, with numpy only and no checks: read an
-extended XYZ file of periodic cells that all have the same number of atoms (positions and
-``energy=`` only; ``Lattice=`` and positions in columns 2–4), sum r⁻¹² and r⁻⁶ over every
-pair within the cutoff with every periodic image (broadcast over a block of cells), shift
-at the cutoff, and solve the 2-parameter linear least squares for C12 = 4εσ¹², C6 = 4εσ⁶.
-No validation, no output files, one element, one cell size: a lower bound on what the same
-job costs in Python, to put ljfit's end-to-end time in proportion when no ljfit 0.1.0 is
-at hand.
+What a careful user would write by hand for one job, with numpy only and no checks: read
+an extended XYZ file of periodic cells that all have the same number of atoms (``energy=``
+and ``Lattice=`` from the comment lines, positions from columns 2–4), sum r⁻¹² and r⁻⁶ over
+every pair within the cutoff with every periodic image (broadcast over a block of cells,
+culled at the cutoff before the powers), shift at the cutoff, and solve the 2-parameter
+linear least squares for C12 = 4εσ¹², C6 = 4εσ⁶. No validation, no output files, one
+element, one cell size: a yardstick that puts ljfit's end-to-end time in proportion (with
+or without ljfit 0.1.0 at hand).
 
 Usage: ``python scripts/_bench_bare.py FILE.extxyz CUTOFF`` — prints ε (eV), σ (Å) and the
 number of pairs inside the cutoff.
@@ -44,8 +44,11 @@ def read_cells(path):
     return xyz.reshape(count, n, 3), cells, energies
 
 
-def pair_sums(pos, cells, cutoff, block=64):
-    """Σ r⁻¹², Σ r⁻⁶ and the pair count per cell, every pair once (all images)."""
+def pair_sums(pos, cells, cutoff, block=256):
+    """Σ r⁻¹², Σ r⁻⁶ and the pair count per cell, every pair once: the i < j pairs with
+    every periodic image that can come within the cutoff (broadcast over a block of cells,
+    culled at the cutoff before any power is taken), and each atom with its own images
+    (one per ±S pair)."""
     G, n, _ = pos.shape
     inv = np.linalg.inv(cells)
     frac = np.einsum("gni,gij->gnj", pos, inv) % 1.0
@@ -55,20 +58,26 @@ def pair_sums(pos, cells, cutoff, block=64):
     reach = np.ceil(cutoff / widths.min(axis=0)).astype(int)
     shifts = np.array(list(itertools.product(*(range(-r, r + 1) for r in reach))), float)
     rc2 = cutoff * cutoff
-    s12 = np.empty(G)
-    s6 = np.empty(G)
-    cnt = np.empty(G)
+    iu, ju = np.triu_indices(n, 1)
+    s12, s6, cnt = np.zeros(G), np.zeros(G), np.zeros(G)
     for g0 in range(0, G, block):
         p, c = pos[g0:g0 + block], cells[g0:g0 + block]
+        g = len(p)
         t = np.einsum("sk,gkl->gsl", shifts, c)  # (g, S, 3)
-        d = p[:, None, :, None, :] - p[:, None, None, :, :] + t[:, :, None, None, :]
-        r2 = np.einsum("gsijk,gsijk->gsij", d, d)
-        inside = (r2 <= rc2) & (r2 > 0.0)
-        inv6 = np.where(inside, 1.0 / np.where(inside, r2, 1.0) ** 3, 0.0)
-        # ordered pairs (and each ±S image of an atom with itself): every pair twice
-        s6[g0:g0 + block] = 0.5 * inv6.sum(axis=(1, 2, 3))
-        s12[g0:g0 + block] = 0.5 * (inv6 * inv6).sum(axis=(1, 2, 3))
-        cnt[g0:g0 + block] = 0.5 * inside.sum(axis=(1, 2, 3))
+        d = (p[:, ju] - p[:, iu])[:, None, :, :] + t[:, :, None, :]  # (g, S, P, 3)
+        r2 = np.einsum("gspk,gspk->gsp", d, d)
+        gi, _, _ = idx = np.nonzero(r2 <= rc2)
+        inv6 = 1.0 / r2[idx] ** 3
+        s6[g0:g0 + g] += np.bincount(gi, inv6, g)
+        s12[g0:g0 + g] += np.bincount(gi, inv6 * inv6, g)
+        cnt[g0:g0 + g] += np.bincount(gi, None, g)
+        # an atom and its own images: n atoms × the ±S pairs within the cutoff, each once
+        t2 = np.einsum("gsk,gsk->gs", t, t)
+        own = (t2 > 0) & (t2 <= rc2)
+        inv6 = np.where(own, 1.0 / np.where(own, t2, 1.0) ** 3, 0.0)
+        s6[g0:g0 + g] += 0.5 * n * inv6.sum(axis=1)
+        s12[g0:g0 + g] += 0.5 * n * (inv6 * inv6).sum(axis=1)
+        cnt[g0:g0 + g] += 0.5 * n * own.sum(axis=1)
     return s12, s6, cnt
 
 

@@ -12,12 +12,13 @@ One run measures, side by side, on files it generates in a temporary folder:
    each pair once): periodic fcc Ar cells of 32, 108, 256, 500 and 2000 atoms (rc 8.5 Å,
    shifted), Ar clusters of the same sizes (no cutoff: every pair), ethanol over a 48-atom
    Au(111) slab (the 432 substrate × surface pairs); energies alone next to energies + forces
-   (+ stress for cells), and two rows across the batched/compiled crossover
-   (``DENSE_MAX_ATOMS``).
+   (+ stress for cells), the 108-atom cells also through the compiled path (the
+   ``DENSE_MAX_ATOMS`` crossover), and clusters with forces under 1 vs all BLAS threads.
 3. End to end, whole processes of the ``ljfit`` console script, interleaved:
    a. ``ljfit fit --method linear`` on 2000 × 32-atom Ar cells: ljfit 0.1.0 (``--baseline``)
       vs this ljfit on energies only (the same job) and with the file's forces and stress,
-      and a bare-numpy pipeline (``scripts/_bench_bare.py``) as a yardstick;
+      a bare-numpy pipeline (``scripts/_bench_bare.py``) as a yardstick, and
+      ``ljfit --version`` (interpreter start-up + imports: the floor of every command);
    b. issue #9: 500 of those cells, ``--method linear,least_squares``, energies only vs
       energies + forces + stress;
    c. 32 000 substrate/surface structures (ethanol over a rattled Au(111) slab): serial vs
@@ -27,7 +28,10 @@ One run measures, side by side, on files it generates in a temporary folder:
    vs one ljfit energies + Jacobian evaluation, and that evaluation on 32 000 structures.
 
 Then a summary with every target of issues #9 and #10 and whether it was met; a missed
-target is profiled (cProfile: the functions with their share of the time).
+target is profiled (cProfile: the functions with their share of the time; for ``ljfit fit``
+also the stages import / read / featurise / fit / write, and for ``--jobs`` the Amdahl
+bound of the serial run's parallelisable share). cProfile inflates call-heavy Python code:
+shares are indicative, the timings above are not profiled.
 
 Data (all generated, nothing downloaded): fcc Ar (a = 5.26 Å), cells strained by a random
 symmetric strain (components ≤ 1 %) and rattled (σ = 0.1 Å); energies, forces and stress of
@@ -117,7 +121,7 @@ CELL_REPEATS = {32: (2, 2, 2), 108: (3, 3, 3), 256: (4, 4, 4), 500: (5, 5, 5), 2
 
 # ---- sizes: full run, and --quick ------------------------------------------------------
 FULL = dict(n_ar=2000, n_forces=500, n_big=1000, n_seed=32_000, n_loop=200,
-            feat_pairs=4.5e6, feat_repeats=3, read_repeats=3, e2e_repeats=3)
+            feat_pairs=4.5e6, feat_repeats=5, read_repeats=3, e2e_repeats=3)
 QUICK = dict(n_ar=200, n_forces=100, n_big=40, n_seed=2000, n_loop=40,
              feat_pairs=3e5, feat_repeats=2, read_repeats=2, e2e_repeats=2)
 
@@ -410,7 +414,29 @@ def read_parameters(folder):
     return values
 
 
-def profile_cli(bench, argv, label, n=14):
+#: stages of ``ljfit fit`` in a profile: (label, [(file suffix, function), ...])
+CLI_STAGES = [
+    ("import ljfit (incl. scipy.optimize)", [("ljfit/__init__.py", "<module>")]),
+    ("read (cli _read)", [("ljfit/cli/common.py", "_read")]),
+    ("featurise (cli _build_model)", [("ljfit/cli/common.py", "_build_model")]),
+    ("read + featurise in parts (parallel.featurise)", [("ljfit/parallel.py", "featurise")]),
+    ("fit", [("ljfit/fitting/__init__.py", "fit")]),
+    ("write results (report write_results)", [("ljfit/report/folder.py", "write_results")]),
+]
+
+
+def cli_stages(stats):
+    """{label: cumulative seconds} of CLI_STAGES in a pstats.Stats (one call each)."""
+    found = {}
+    for label, keys in CLI_STAGES:
+        total = sum(v[3] for k, v in stats.stats.items()
+                    if any(k[0].endswith(f) and k[2] == fn for f, fn in keys))
+        if total:
+            found[label] = total
+    return found
+
+
+def profile_cli(bench, argv, label, n=14, amdahl=False):
     """cProfile of ``ljfit ARGV`` in a fresh process of this interpreter (imports included):
     the top functions by own time, then ljfit's by cumulative time, with shares of the
     profiled total."""
@@ -431,9 +457,22 @@ def profile_cli(bench, argv, label, n=14):
     stats = pstats.Stats(str(prof))
     ljfit_only = pstats.Stats(str(prof))
     ljfit_only.stats = {k: v for k, v in ljfit_only.stats.items() if "/ljfit/" in k[0]}
+    total = stats.total_tt
+    stages = cli_stages(stats)
+    rows = [[k, f"{v:.3f} s", f"{100 * v / total:.1f} %"] for k, v in stages.items()]
+    rest = total - sum(stages.values())
+    rows.append(["rest (interpreter, ase.io/pandas imports inside the stages' callers, ...)",
+                 f"{rest:.3f} s", f"{100 * rest / total:.1f} %"])
+    text = table(rows, ["stage", "cumulative", "share"])
+    if amdahl:
+        par = sum(v for k, v in stages.items() if k.startswith(("read", "featurise")))
+        frac = par / total
+        text += (f"\nparallelisable by --jobs (read + featurise): {100 * frac:.0f} % of the "
+                 f"serial run → Amdahl bound with 2 workers and no overhead: "
+                 f"{1 / ((1 - frac) + frac / 2):.2f}×")
     return (f"cProfile of {label} ({wall:.2f} s wall under the profiler, "
             f"{stats.total_tt:.2f} s profiled):\n"
-            f"ljfit {' '.join(map(str, argv))}\n"
+            f"ljfit {' '.join(map(str, argv))}\n" + text + "\n"
             "top functions by own time:\n" + profile_shares(stats, n, "tottime")
             + "\nljfit's functions by cumulative time (shares of the same total):\n"
             + profile_shares(ljfit_only, n, "cumulative", total=stats.total_tt))
@@ -536,9 +575,10 @@ def section_read(bench, data, sizes):
     out(table(rows, ["reader", "best", "median", "÷ ljfit C parser (best)"]))
     out(f"both ljfit paths give the same Dataset (energies, positions, forces, stress): {same}")
     asef = t["ljfit.read_dataset, ASE reader"]
-    bench.check("read 2000 frames: ljfit via C parser vs via ASE reader",
-                f"{ref.best:.3f} s vs {asef.best:.3f} s ({asef.best / ref.best:.1f}×)", "—",
-                None)
+    raw, ase_raw = t["extxyz.read_dicts(path)"], t["ase.io.read(path, ':')"]
+    bench.check(f"read {len(ds_c)} frames: ljfit via C parser vs via ASE reader",
+                f"{ref.best:.3f} s vs {asef.best:.3f} s ({asef.best / ref.best:.1f}×; raw: "
+                f"extxyz {raw.best:.3f} s, ase.io.read {ase_raw.best:.3f} s)", "—", None)
     # the substrate/surface folder
     seed = str(data["seed"])
     ts = interleaved({"read_dataset(seed folder)": lambda: ljfit.read_dataset(seed)},
@@ -581,7 +621,39 @@ def section_features(bench, data, sizes):
         f"(dense_max_atoms=0) instead of the batched broadcasting that cells of up to "
         f"DENSE_MAX_ATOMS = {ljfit.features.DENSE_MAX_ATOMS} atoms take. BLAS single-threaded "
         "(as the ljfit command line runs it).")
+    blas_threads(bench, data, sizes)
     return results
+
+
+def blas_threads(bench, data, sizes):
+    """The Python API (compute_features, LJModel) runs with the BLAS threads the process
+    has; the command line and --jobs workers limit them to one. The dense cluster path
+    with forces is made of BLAS products: time it both ways."""
+    from threadpoolctl import threadpool_limits
+
+    cores = usable_cores()
+    rows = []
+    for label, kind, n_atoms, ds, kw, forces, stress in data["feature_sets"]:
+        if label not in ("Ar cluster 108, all pairs", "ethanol/Au(111), 9×48 pairs"):
+            continue
+
+        def run(threads, ds=ds, kw=kw):
+            with threadpool_limits(limits=threads, user_api="blas"):
+                return compute_features(ds, forces=True, **kw)
+
+        n_pairs = run(1).n_pairs
+        t = interleaved({1: lambda: run(1), cores: lambda: run(cores)},
+                        sizes["feat_repeats"], number=1)
+        rows.append([label, f"{n_pairs / t[1].best / 1e6:.2f}",
+                     f"{n_pairs / t[1].median / 1e6:.2f}",
+                     f"{n_pairs / t[cores].best / 1e6:.2f}",
+                     f"{n_pairs / t[cores].median / 1e6:.2f}",
+                     f"{t[cores].median / t[1].median:.2f}×"])
+    bench.out(f"\nE+F of clusters (dense BLAS path) with 1 vs {cores} BLAS threads — the Python "
+              f"API keeps the process's threads, the command line uses 1; load average now "
+              f"{load_average()}")
+    bench.out(table(rows, ["structures", "1 thread M/s best", "median",
+                           f"{cores} threads M/s best", "median", "slow-down (median)"]))
 
 
 def judge_features(bench, res, full):
@@ -683,6 +755,11 @@ def section_ar_e2e(bench, data, sizes, full):
                          f"{best:.2f} s best (median {med:.2f}); "
                          f"{statistics.median(ratios):.2f}× bare numpy",
                          "≤ 0.35× 0.1.0 (no --baseline: not judged)", None)
+    if bench.base_cmd:
+        bare = pairwise(runs["bare numpy"], cur)
+        bench.check("same, vs the bare-numpy pipeline", f"{statistics.median(bare):.2f}× "
+                    f"({best:.2f} s vs {rounds_text(runs['bare numpy'])[0]:.2f} s best)", "—",
+                    None)
     bench.check("same, absolute (loaded machine)", f"{best:.2f} s best, {med:.2f} s median",
                 "≈ 2 s on an idle machine", None)
     efs_best, _ = rounds_text(runs["ljfit E+F+S"])
@@ -756,7 +833,8 @@ def section_seed(bench, data, sizes, full):
                      f"< {T_SEED_SECONDS:g} s", best < T_SEED_SECONDS, full)
     serial_argv = variants["serial"][1:]
     if st == "FAIL":
-        bench.profile(lambda: profile_cli(bench, serial_argv, "the serial seed-layout run"))
+        bench.profile(lambda: profile_cli(bench, serial_argv, "the serial seed-layout run",
+                                          amdahl=True))
     speed = [1.0 / r for r in pairwise(runs["serial"], runs["--jobs 2"])]
     cores = usable_cores()
     st = bench.check(f"--jobs 2 vs serial, {sizes['n_seed']:,} structures",
@@ -766,7 +844,9 @@ def section_seed(bench, data, sizes, full):
     if st == "FAIL" and not any("serial seed-layout" in p for p in bench.profiles):
         bench.profile(lambda: profile_cli(
             bench, serial_argv, "the serial seed-layout run (what --jobs 2 parallelises: "
-            "read_dataset and compute_features; the rest stays serial)"))
+            "read_dataset and compute_features; the rest stays serial)", amdahl=True))
+        bench.profile(lambda: profile_cli(bench, variants["--jobs 2"][1:],
+                                          "the --jobs 2 run (the parent process only)"))
     return runs
 
 
@@ -787,9 +867,14 @@ def section_big(bench, data, sizes, full):
         f"σ = {p.get('sigma[Ar-Ar]', float('nan')):.7f} Å")
     rss = max(r.maxrss for r in runs["ljfit"])
     best, med = rounds_text(runs["ljfit"])
+    extra = ""
+    if bench.base_cmd:
+        b0 = runs["ljfit 0.1.0"]
+        extra = (f"; 0.1.0: {fmt_bytes(max(r.maxrss for r in b0))}, "
+                 f"{rounds_text(b0)[0]:.2f} s")
     st = bench.check(f"{sizes['n_big']} × 500-atom cells, E, linear: peak RSS",
-                     f"{fmt_bytes(rss)} (wall {best:.2f} s best)", "< 1 GB", rss < T_BIG_RSS,
-                     full)
+                     f"{fmt_bytes(rss)} (wall {best:.2f} s best{extra})", "< 1 GB",
+                     rss < T_BIG_RSS, full)
     if st == "FAIL":
         bench.profile(lambda: profile_cli(bench, variants["ljfit"][1:], "the 500-atom run"))
 
@@ -986,8 +1071,9 @@ def main(argv=None):
             for text in bench.profiles:
                 out("\n" + text)
 
-        out(f"\n=== summary ({'QUICK run: reduced sizes, not judged' if args.quick else 'full sizes'}"
-            f"; {time.perf_counter() - t_start:.0f} s; load average at end: {load_average()}) ===")
+        kind = "QUICK run: reduced sizes, not judged" if args.quick else "full sizes"
+        out(f"\n=== summary ({kind}; {time.perf_counter() - t_start:.0f} s; load average at "
+            f"end: {load_average()}) ===")
         out(table(bench.checks, ["target", "measured", "threshold", "status"], align="llll"))
     finally:
         blas.restore_original_limits()
