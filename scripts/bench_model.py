@@ -835,6 +835,11 @@ def section_seed(bench, data, sizes, full):
     if st == "FAIL":
         bench.profile(lambda: profile_cli(bench, serial_argv, "the serial seed-layout run",
                                           amdahl=True))
+    cpu_s = statistics.median(r.cpu for r in runs["serial"])
+    cpu_p = statistics.median(r.cpu for r in runs["--jobs 2"])
+    out(f"CPU time (user + system, parent and workers): --jobs 2 {cpu_p:.2f} s vs serial "
+        f"{cpu_s:.2f} s ({100 * (cpu_p / cpu_s - 1):+.0f} %)")
+    parts_in_process(bench, path, sizes, best)
     speed = [1.0 / r for r in pairwise(runs["serial"], runs["--jobs 2"])]
     cores = usable_cores()
     st = bench.check(f"--jobs 2 vs serial, {sizes['n_seed']:,} structures",
@@ -848,6 +853,43 @@ def section_seed(bench, data, sizes, full):
         bench.profile(lambda: profile_cli(bench, variants["--jobs 2"][1:],
                                           "the --jobs 2 run (the parent process only)"))
     return runs
+
+
+def parts_in_process(bench, path, sizes, serial_wall):
+    """The work of --jobs 2 without the machine's contention: its parts (read + featurise,
+    ``ljfit.parallel.featurise_part``) run one after another in this process, next to the
+    serial read + featurise, interleaved; and what that predicts for 2 idle cores."""
+    import pickle
+
+    from ljfit import parallel
+    from ljfit.cli.common import _feature_options, _reading_options
+    from ljfit.cli.options import parse_args as cli_args
+
+    args = cli_args(["fit", path, "--method", "linear", "--jobs", "2"])
+    read_opts, feat_opts = _reading_options(args), _feature_options(args)
+    tasks = parallel._tasks([path], read_opts, parallel.PARTS_PER_WORKER * 2)
+    sizes_mb = []
+
+    def parts():
+        for p, part in tasks:
+            r = parallel.featurise_part(p, read_opts, part, feat_opts)
+            if len(sizes_mb) < len(tasks):
+                sizes_mb.append(len(pickle.dumps(r)) / 1e6)
+
+    def serial():
+        compute_features(ljfit.read_dataset(path))
+
+    t = interleaved({"serial": serial, "parts": parts}, sizes["read_repeats"], number=1)
+    ts, tp = t["serial"].best, t["parts"].best
+    rest = max(serial_wall - ts, 0.0)
+    ideal = rest + tp / 2
+    bench.out(f"in this process, no contention between our own processes: serial read + "
+              f"featurise {ts:.2f} s; the {len(tasks)} parts of --jobs 2 one after another "
+              f"{tp:.2f} s ({100 * (tp / ts - 1):+.0f} %; results pickled "
+              f"{sum(sizes_mb):.1f} MB). With the rest of the serial run ({rest:.2f} s: "
+              f"start-up, fit, writing) staying serial, 2 idle cores would give at best "
+              f"{rest:.2f} + {tp:.2f}/2 = {ideal:.2f} s, {serial_wall / ideal:.2f}× serial "
+              "(before process start-up and transfer costs).")
 
 
 def section_big(bench, data, sizes, full):
