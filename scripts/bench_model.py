@@ -431,7 +431,7 @@ def cli_stages(stats):
     for label, keys in CLI_STAGES:
         total = sum(v[3] for k, v in stats.stats.items()
                     if any(k[0].endswith(f) and k[2] == fn for f, fn in keys))
-        if total:
+        if total >= 1e-3:  # a stage this run did not take (serial vs --jobs) is left out
             found[label] = total
     return found
 
