@@ -15,7 +15,6 @@ import resource
 import statistics
 import sys
 import time
-import tracemalloc
 from dataclasses import dataclass, field
 
 # --------------------------------------------------------------------------------------
@@ -97,40 +96,10 @@ def interleaved(funcs: dict, repeats: int, *, number=None, min_time: float = 0.0
 # --------------------------------------------------------------------------------------
 
 
-def rss_now() -> int:
-    """Current resident set size of this process, bytes (Linux /proc; 0 if unavailable)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def rss_peak() -> int:
     """Peak resident set size of this process so far (ru_maxrss), bytes."""
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb if sys.platform == "darwin" else kb * 1024
-
-
-def traced_peak(fn):
-    """(peak bytes allocated during ``fn()`` above the memory live before it, result).
-
-    Uses tracemalloc, which sees Python objects and numpy array buffers (numpy reports its
-    data allocations to tracemalloc); it does not see memory of compiled libraries that
-    bypass it. Slows the call down, so never combine with timing.
-    """
-    was = tracemalloc.is_tracing()
-    if not was:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base, _ = tracemalloc.get_traced_memory()
-    try:
-        out = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        if not was:
-            tracemalloc.stop()
-    return peak - base, out
 
 
 # --------------------------------------------------------------------------------------
@@ -138,24 +107,196 @@ def traced_peak(fn):
 # --------------------------------------------------------------------------------------
 
 
-def profile_top(fn, n: int = 12, sort: str = "tottime") -> str:
-    """Run ``fn`` under cProfile; the ``n`` top functions by ``sort`` as text."""
+def profile_shares(stats: pstats.Stats, n: int = 12, sort: str = "tottime",
+                   total: float | None = None) -> str:
+    """The ``n`` top functions of ``stats`` by ``sort`` ("tottime" or "cumulative"), each with
+    its own and cumulative time and their shares of ``total`` (default: the profile's total,
+    i.e. the sum of every function's own time)."""
+    total = total or stats.total_tt or 1.0
+    entries = []
+    for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
+        entries.append((tt, ct, nc, f"{_short_path(file)}:{line}({func})"))
+    key = (lambda e: e[0]) if sort == "tottime" else (lambda e: e[1])
+    entries.sort(key=key, reverse=True)
+    rows = [[name, f"{nc}", f"{tt:.3f} s", f"{100 * tt / total:.1f} %", f"{ct:.3f} s",
+             f"{100 * ct / total:.1f} %"] for tt, ct, nc, name in entries[:n]]
+    return table(rows, ["function", "calls", "own", "own share", "cumulative", "cum. share"],
+                 align="lrrrrr")
+
+
+def _short_path(file: str) -> str:
+    """site-packages/…/ljfit/x.py → ljfit/x.py; built-ins unchanged."""
+    if file.startswith("~") or file.startswith("<"):
+        return file
+    parts = file.replace("\\", "/").split("/")
+    for anchor in ("site-packages", "dist-packages", "lib"):
+        if anchor in parts:
+            k = len(parts) - 1 - parts[::-1].index(anchor)
+            return "/".join(parts[k + 1:])
+    for k, part in enumerate(parts):
+        if part == "ljfit" and k + 1 < len(parts):
+            return "/".join(parts[k:])
+    return "/".join(parts[-2:])
+
+
+def profile_call(fn, n: int = 12, sort: str = "tottime") -> str:
+    """Run ``fn`` under cProfile; its top ``n`` functions with their shares of the total."""
     prof = cProfile.Profile()
     prof.enable()
     try:
         fn()
     finally:
         prof.disable()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(sort)
-    stats.print_stats(n)
-    lines = buf.getvalue().splitlines()
-    # drop pstats' preamble up to the column header
-    for k, line in enumerate(lines):
-        if line.strip().startswith("ncalls"):
-            lines = lines[k:]
-            break
-    return "\n".join(line for line in lines if line.strip())
+    stats = pstats.Stats(prof)
+    return (f"total {stats.total_tt:.3f} s (profiled)\n"
+            + profile_shares(stats, n, sort))
+
+
+# --------------------------------------------------------------------------------------
+# whole processes
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProcRun:
+    """One finished child process: wall seconds, peak RSS (bytes), CPU seconds, exit code."""
+
+    wall: float
+    maxrss: int
+    cpu: float
+    returncode: int
+    stderr: str = ""
+
+
+#: GNU time: peak RSS of exactly the command (see run_process)
+GNU_TIME = "/usr/bin/time"
+
+#: Fallback launcher where GNU time is missing: a small Python that spawns the command and
+#: reports its os.wait4 rusage.
+_LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)\n"
+    "_, status, ru = os.wait4(pid, 0)\n"
+    "code = os.waitstatus_to_exitcode(status)\n"
+    "open(sys.argv[1], 'w').write(f'{ru.ru_maxrss} {ru.ru_utime} {ru.ru_stime} {code}')\n"
+    "sys.exit(code)\n"
+)
+
+
+def run_process(cmd, *, env=None, cwd=None, stdout=None) -> ProcRun:
+    """Run ``cmd`` to completion: wall clock from start to exit, and the command's own peak
+    RSS and user + system CPU time (children it waited for included, e.g. worker processes).
+
+    The command is started by GNU time (``/usr/bin/time -f '%M %U %S %x'``), not directly:
+    Linux reports as the peak RSS of a child started from this process (fork or vfork, then
+    exec) at least the memory this process had when it started it — hundreds of MB in a
+    benchmark that holds data. GNU time is a few MB. Without it, a small Python launcher
+    does the same. ``stdout``: a path for the command's standard output (default:
+    discarded)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "rusage")
+        if os.path.exists(GNU_TIME):
+            wrapped = [GNU_TIME, "-q", "-f", "%M %U %S %x", "-o", report, *map(str, cmd)]
+        else:
+            wrapped = [sys.executable, "-S", "-c", _LAUNCHER, report, *map(str, cmd)]
+        with open(os.path.join(tmp, "stderr"), "w+b") as err, \
+                (open(stdout, "wb") if stdout else open(os.devnull, "wb")) as out:
+            t0 = time.perf_counter()
+            proc = subprocess.run(wrapped, stdout=out, stderr=err, env=env, cwd=cwd)
+            wall = time.perf_counter() - t0
+            err.seek(0)
+            text = err.read().decode("utf-8", "replace")
+        try:
+            with open(report) as fh:
+                fields = fh.read().split()
+            kb, user, system = int(fields[0]), float(fields[1]), float(fields[2])
+        except (OSError, ValueError, IndexError):
+            kb, user, system = 0, float("nan"), float("nan")
+    rss = kb if sys.platform == "darwin" else kb * 1024
+    return ProcRun(wall, rss, user + system, proc.returncode, text)
+
+
+def interleaved_processes(variants: dict, repeats: int, *, warmup: bool = True,
+                          env=None, cwd=None, on_run=None) -> dict:
+    """Run several commands side by side: ``repeats`` rounds, each running every command
+    once in a rotating order (A B C, B C A, C A B, ...), after one untimed warm-up run of
+    each (bytecode caches, page cache). Returns ``{name: [ProcRun, ...]}``, one entry per
+    round, so that ratios can be taken round by round. A failing run raises RuntimeError
+    with the tail of its standard error."""
+    names = list(variants)
+    runs = {n: [] for n in names}
+
+    def one(name):
+        r = run_process(variants[name], env=env, cwd=cwd)
+        if r.returncode != 0:
+            tail = "\n".join(r.stderr.strip().splitlines()[-8:])
+            raise RuntimeError(f"{name}: exit {r.returncode}: {' '.join(map(str, variants[name]))}"
+                               f"\n{tail}")
+        return r
+
+    if warmup:
+        for n in names:
+            one(n)
+    for k in range(repeats):
+        order = names[k % len(names):] + names[: k % len(names)]
+        for n in order:
+            r = one(n)
+            runs[n].append(r)
+            if on_run is not None:
+                on_run(n, k, r)
+    return runs
+
+
+def pairwise(runs_a: list, runs_b: list, attr: str = "wall") -> list:
+    """Round-by-round ratios b/a of two interleaved series."""
+    return [getattr(b, attr) / getattr(a, attr) for a, b in zip(runs_a, runs_b)]
+
+
+# --------------------------------------------------------------------------------------
+# the machine
+# --------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def memory_total() -> int:
+    """Bytes of RAM (MemTotal), 0 if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 # --------------------------------------------------------------------------------------
@@ -202,21 +343,8 @@ class Tee:
         self.buf = io.StringIO()
 
     def __call__(self, *args, **kwargs):
-        print(*args, **kwargs, flush=True)
+        print(*args, **{**kwargs, "flush": True})
         print(*args, **{k: v for k, v in kwargs.items() if k != "flush"}, file=self.buf)
 
     def text(self) -> str:
         return self.buf.getvalue()
-
-
-@dataclass
-class Check:
-    """One line of the summary block."""
-
-    name: str
-    value: str
-    target: str
-    status: str  # PASS / FAIL / PENDING / INFO
-
-    def line(self) -> str:
-        return f"{self.name}: {self.value} (target: {self.target}) {self.status}"
