@@ -272,10 +272,15 @@ examples:
   ljfit fit data/example --prior 'sigma[Au-O]=3.0±0.1'   Gaussian prior: value ± width (Å)
   ljfit fit data/example --cv loo --bootstrap 200
   ljfit fit data/example --config fit.toml         options from TOML, command line wins
+  ljfit fit data/example_forces --cutoff 8.5       energies + forces + stress, e0 fitted
+  ljfit fit cells/*.extxyz --cutoff 8.5 --force-sigma 0.1 --stress-sigma 0.05GPa --no-stress
+  ljfit fit big/*.extxyz --cutoff 8.5 --jobs 2     read and featurise in 2 processes
+  ljfit fit big/*.extxyz --cutoff 8.5 --scheduler tcp://head:8786   on a dask cluster
 
 files written: parameters.csv params.json predictions.csv metrics.json pair.lmp in.lammps
                structure.data parity.png residuals.png potentials.png correlation.png
-               profiles.png report.md
+               profiles.png report.md; predictions_forces.csv, predictions_stress.csv and
+               parity_forces.png when forces / stress are fitted
 """
 
 _INFO_EPILOG = """\
