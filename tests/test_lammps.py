@@ -33,6 +33,12 @@ periodic slab, the shipped example through the command line), two groups sharing
 elements (CH4 dimers per-pair and per-element through the command line; an Ar bilayer in
 a periodic cell), the per-site scope, and a Mie 9-6 potential with cutoff, shift and a
 fitted offset.
+
+Forces and stress: a second input (``dump`` of the forces, ``compute pressure NULL
+virial``) run on five of the shipped triclinic Ar/Kr cells (per-element, shifted cutoff,
+e0 fitted; forces within 1e-9 eV/Å and stress within 1e-11 eV/Å³ of predictions_forces.csv
+and predictions_stress.csv, after rotating LAMMPS's frame back with ASE's ``Prism``) and
+on molecules over a periodic slab (interaction forces, against ljfit's ASE calculator).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ from ljfit.report import FitRun, atom_types, lammps_data, write_results  # noqa:
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-8  # eV, absolute
+LAMMPS_METAL_NKTV2P = 1.6021765e6  # bar per eV/Å³ in LAMMPS's metal units
 
 
 # ---------------------------------------------------------------------------------------
@@ -412,3 +419,135 @@ def test_truth_is_what_lammps_computes(tmp_path):
     res = replace(fit(model, ds, "linear"), params=truth, predictions=model.energies(truth))
     out = write_results(FitRun(ds, model, {"linear": res}), tmp_path / "res", plots=False)
     assert run_lammps(out) == pytest.approx(ds[0].energy, abs=TOL)
+
+
+# ---------------------------------------------------------------------------------------
+# forces and stress: LAMMPS's, rotated back from its frame, against ljfit's
+# ---------------------------------------------------------------------------------------
+
+_FORCE_INPUT = """\
+units metal
+atom_style {style}
+boundary {boundary}
+read_data {data}
+include pair.lmp
+# the pair virial alone (no kinetic part: the atoms have no velocities)
+compute p all pressure NULL virial
+thermo_style custom pe c_p[1] c_p[2] c_p[3] c_p[4] c_p[5] c_p[6]
+thermo_modify format float %24.17g
+dump f all custom 1 {dump} id fx fy fz
+dump_modify f format float %.17g sort id
+run 0
+"""
+
+
+def run_lammps_forces(folder: Path, data: str, structure, style: str):
+    """(pe eV, forces eV/Å (n, 3), pressure tensor bar (xx, yy, zz, xy, xz, yz)) of LAMMPS
+    on ``data``, in LAMMPS's (rotated) frame."""
+    name = Path(data).stem
+    dump = f"{name}.forces"
+    script = folder / f"in.{name}.forces"
+    script.write_text(_FORCE_INPUT.format(style=style, data=data, dump=dump,
+                                          boundary=" ".join("p" if p else "f"
+                                                            for p in structure.pbc)))
+    cmd = [str(_lammps_executable()), "-in", script.name, "-log", "none", "-nocite"]
+    proc = subprocess.run(cmd, cwd=folder, env=_lammps_env(), capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    out = proc.stdout
+    if proc.returncode != 0 or "ERROR" in out:
+        raise AssertionError(f"LAMMPS failed in {folder}:\n{out[-3000:]}\n{proc.stderr[-2000:]}")
+    lines = out.splitlines()
+    head = [k for k, ln in enumerate(lines) if ln.split()[:1] == ["PotEng"]]
+    assert len(head) == 1, out[-3000:]
+    row = np.array(lines[head[0] + 1].split(), dtype=float)
+    table = (folder / dump).read_text().splitlines()
+    start = table.index("ITEM: ATOMS id fx fy fz") + 1
+    f = np.array([ln.split() for ln in table[start:]], dtype=float)
+    assert np.array_equal(f[:, 0], np.arange(1, len(structure.symbols) + 1))
+    return float(row[0]), f[:, 1:], row[1:]
+
+
+def _to_ase(structure, cutoff, forces, pressure):
+    """LAMMPS's forces and pressure tensor in the structure's own frame; the pressure as
+    ASE's stress (eV/Å³, Voigt xx yy zz yz xz xy, positive = tensile)."""
+    from ase.calculators.lammps import Prism
+
+    from ljfit.report.lammps import BOX_MARGIN, _lammps_cell
+
+    _, cell = _lammps_cell(structure, float(cutoff) + BOX_MARGIN)
+    prism = Prism(cell, pbc=structure.pbc)
+    xx, yy, zz, xy, xz, yz = pressure
+    p = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    # LAMMPS's own conversion of metal units (eV/Å³ → bar, force->nktv2p in update.cpp);
+    # ASE's units.bar (CODATA 2014) differs from it by 7.5e-8 relative
+    s = -prism.tensor2_to_ase(p) / LAMMPS_METAL_NKTV2P
+    return prism.vector_to_ase(forces), np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2],
+                                                  s[0, 2], s[0, 1]])
+
+
+def test_forces_and_stress_of_the_shipped_cells_match_lammps(tmp_path):
+    """data/example_forces through the command line (triclinic Ar/Kr cells, per-element
+    Lorentz–Berthelot, cutoff 6 Å shifted, e0 fitted, energies + forces + stress): for 5
+    cells LAMMPS's forces and stress equal predictions_forces.csv and
+    predictions_stress.csv of the best method, and its pe the prediction minus Σ e0."""
+    import ljfit
+    from ljfit.report import atom_types
+
+    out = tmp_path / "res"
+    assert main(["fit", str(ROOT / "data" / "example_forces"), "--out", str(out),
+                 "--cutoff", "6", "--shift", "--scope", "per-element", "--force-sigma",
+                 "0.01", "--stress-sigma", "1e-5", "--no-plots", "--quiet"]) == 0
+    ds = ljfit.read_dataset(ROOT / "data" / "example_forces")
+    params = json.loads((out / "params.json").read_text())
+    best, values = params["method"], params["parameters"]
+    forces = pd.read_csv(out / "predictions_forces.csv")
+    stress = pd.read_csv(out / "predictions_stress.csv")
+    energies = pd.read_csv(out / "predictions.csv")
+    model = LJModel(ds, scope="per-element", cutoff=6.0, shift=True)
+    types = atom_types(model, ds)
+    worst_f = worst_s = 0.0
+    for k in range(5):
+        st = ds[k]
+        name = f"c{k}.data"
+        (out / name).write_text(lammps_data(st, types, 6.0))
+        pe, f_l, p_l = run_lammps_forces(out, name, st, "atomic")
+        f, s = _to_ase(st, 6.0, f_l, p_l)
+        want_f = (forces[forces["structure"] == st.name]
+                  .pivot(index="atom", columns="component", values=best)[["x", "y", "z"]]
+                  .to_numpy())
+        want_s = (stress[stress["structure"] == st.name].set_index("component")
+                  .loc[["xx", "yy", "zz", "yz", "xz", "xy"], best].to_numpy())
+        e0 = sum(values[f"e0[{el}]"] for el in st.symbols)
+        assert pe == pytest.approx(energies[best][k] - e0, abs=TOL)
+        worst_f = max(worst_f, float(np.max(np.abs(f - want_f))))
+        worst_s = max(worst_s, float(np.max(np.abs(s - want_s))))
+        assert np.ptp(want_f) > 1e-2 and np.ptp(want_s) > 1e-5  # not trivially zero
+    assert worst_f <= 1e-9  # eV/Å
+    assert worst_s <= 1e-11  # eV/Å³ (predictions_stress.csv has 15 significant digits)
+
+
+def test_interaction_forces_on_a_periodic_slab_match_lammps(tmp_path):
+    """Two groups on a slab periodic in x and y (LAMMPS excludes the intra-group pairs by
+    molecule ID): LAMMPS's forces equal those of ljfit's ASE calculator built from
+    params.json (which has no stress for a slab: its volume is arbitrary)."""
+    from conftest import structure_to_atoms
+
+    from ljfit import LJCalculator
+    from ljfit.report import atom_types
+
+    ds = make_adsorbate_dataset(4, np.random.default_rng(40), molecule="CH3OH|H2O|CO2",
+                                periodic=True, cutoff=7.0)
+    out, model, _ = fit_and_write(ds, tmp_path, cutoff=7.0)
+    calc = LJCalculator.from_file(out / "params.json", groups="tags")
+    types = atom_types(model, ds)
+    for k in range(4):
+        st = ds[k]
+        name = f"s{k}.data"
+        (out / name).write_text(lammps_data(st, types, 7.0))
+        _, f_l, p_l = run_lammps_forces(out, name, st, "full")
+        f, _ = _to_ase(st, 7.0, f_l, p_l)
+        atoms = structure_to_atoms(st)
+        atoms.calc = calc
+        want_f = atoms.get_forces()
+        np.testing.assert_allclose(f, want_f, rtol=0, atol=1e-9)
+        assert np.abs(want_f).max() > 1e-3
