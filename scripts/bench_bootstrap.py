@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     result = ljfit.fit(model, ds, "linear")
     print(f"dataset: {ds!r}")
     print(f"model:   {model!r}")
-    print(f"full linear fit: RMSE {result.rmse * 1e3:.3f} meV, cost {result.cost:.4g} eV²")
+    print(f"full linear fit: RMSE {result.rmse * 1e3:.3f} meV, cost {result.cost:.4g} (χ²/2)")
 
     # warm-up (imports, first-call overheads) so that the timings compare like with like
     bootstrap(model, ds, "linear", n=10, seed=args.seed, progress=False)

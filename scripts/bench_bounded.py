@@ -73,8 +73,8 @@ def main(argv=None) -> int:
     cone = lin.extra.get("cone", {})
     best = lin.cost
     print("\nlinear (cone program + eps_lo branch and bound)")
-    print(f"  cost          {lin.cost:.12f} eV^2")
-    print(f"  lower bound   {lin.lower_bound:.12f} eV^2  (root relaxation "
+    print(f"  cost          {lin.cost:.12f} (chi2/2)")
+    print(f"  lower bound   {lin.lower_bound:.12f} (chi2/2)  (root relaxation "
           f"{cone.get('relaxed_bound', float('nan')):.10f}, root status "
           f"{cone.get('root_status', '-')})")
     print(f"  gap           {lin.gap:.2e}  certified: {lin.certified}")
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     print(f"  time          {t_lin:.3f} s")
 
     print("\nfrom the default start (the certified point):")
-    print(f"  {'method':<16s} {'cost (eV^2)':>16s} {'gap':>10s} {'time (s)':>9s}")
+    print(f"  {'method':<16s} {'cost (chi2/2)':>16s} {'gap':>10s} {'time (s)':>9s}")
     for m in ("least_squares", "basinhopping", "dual_annealing"):
         t0 = time.perf_counter()
         r = ljfit.fit(model, ds, m, seed=0, progress=False, **opts[m])
