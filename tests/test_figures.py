@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import matplotlib
 
@@ -51,23 +52,36 @@ def test_two_processes_write_the_same_bytes_as_one(run, tmp_path):
     _no_children_left()
 
 
-@FORK
-def test_a_failing_child_is_redrawn_by_the_parent(run, tmp_path, monkeypatch):
-    parent = os.getpid()
+def _patch_jobs(monkeypatch, *, child=None, parent=None):
+    """Wrap the figure jobs: ``child(draw, path)`` replaces the child's share when drawn in
+    a forked child (the parent still draws it normally); ``parent[name](path)`` replaces a
+    job of the parent's share."""
+    me = os.getpid()
     real = figures.figure_jobs
 
     def jobs(r):
         out = []
         for name, draw in real(r):
-            if name in figures._CHILD_SHARE:
-                def draw(path, _draw=draw):  # noqa: PLW0621 - fails in the child only
-                    if os.getpid() != parent:
-                        raise RuntimeError("child failure")
-                    _draw(path)
+            if child is not None and name in figures._CHILD_SHARE:
+                def draw(path, _draw=draw):  # noqa: PLW0621
+                    if os.getpid() != me:
+                        child(_draw, path)
+                    else:
+                        _draw(path)
+            elif parent and name in parent:
+                draw = parent[name]  # noqa: PLW2901
             out.append((name, draw))
         return out
 
     monkeypatch.setattr(figures, "figure_jobs", jobs)
+
+
+@FORK
+def test_a_failing_child_is_redrawn_by_the_parent(run, tmp_path, monkeypatch):
+    def fail(draw, path):
+        raise RuntimeError("child failure")
+
+    _patch_jobs(monkeypatch, child=fail)
     written, got = _draw(run, tmp_path / "two", 2)
     _, want = _draw(run, tmp_path / "one", 1)
     assert written == NAMES and got == want
@@ -76,28 +90,14 @@ def test_a_failing_child_is_redrawn_by_the_parent(run, tmp_path, monkeypatch):
 
 @FORK
 def test_an_error_in_the_parent_stops_the_child(run, tmp_path, monkeypatch):
-    parent = os.getpid()
-    real = figures.figure_jobs
+    def slow(draw, path):  # the child would take a minute
+        time.sleep(60)
+        draw(path)
 
-    def jobs(r):
-        out = []
-        for name, draw in real(r):
-            if name in figures._CHILD_SHARE:
-                def draw(path, _draw=draw):  # noqa: PLW0621 - the child would take a minute
-                    if os.getpid() != parent:
-                        import time
+    def fail(path):
+        raise RuntimeError("parent failure")
 
-                        time.sleep(60)
-                    _draw(path)
-            elif name == "residuals.png":
-                def draw(path):  # noqa: ARG001, PLW0621
-                    raise RuntimeError("parent failure")
-            out.append((name, draw))
-        return out
-
-    monkeypatch.setattr(figures, "figure_jobs", jobs)
-    import time
-
+    _patch_jobs(monkeypatch, child=slow, parent={"residuals.png": fail})
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match="parent failure"):
         _draw(run, tmp_path / "two", 2)

@@ -467,6 +467,15 @@ def run_lammps_forces(folder: Path, data: str, structure, style: str):
     return float(row[0]), f[:, 1:], row[1:]
 
 
+def lammps_forces_stress(folder: Path, structure, types, cutoff: float, name: str):
+    """Write ``structure`` as ``name`` (with ``types``), run LAMMPS on it: (pe eV, forces
+    eV/Å (n, 3), stress eV/Å³ Voigt), forces and stress in the structure's own frame."""
+    (folder / name).write_text(lammps_data(structure, types, cutoff))
+    style = "full" if types.molecule_ids(structure) is not None else "atomic"
+    pe, f, p = run_lammps_forces(folder, name, structure, style)
+    return (pe, *_to_ase(structure, cutoff, f, p))
+
+
 def _to_ase(structure, cutoff, forces, pressure):
     """LAMMPS's forces and pressure tensor in the structure's own frame; the pressure as
     ASE's stress (eV/Å³, Voigt xx yy zz yz xz xy, positive = tensile)."""
@@ -508,10 +517,7 @@ def test_forces_and_stress_of_the_shipped_cells_match_lammps(tmp_path):
     worst_f = worst_s = 0.0
     for k in range(5):
         st = ds[k]
-        name = f"c{k}.data"
-        (out / name).write_text(lammps_data(st, types, 6.0))
-        pe, f_l, p_l = run_lammps_forces(out, name, st, "atomic")
-        f, s = _to_ase(st, 6.0, f_l, p_l)
+        pe, f, s = lammps_forces_stress(out, st, types, 6.0, f"c{k}.data")
         want_f = (forces[forces["structure"] == st.name]
                   .pivot(index="atom", columns="component", values=best)[["x", "y", "z"]]
                   .to_numpy())
@@ -542,10 +548,7 @@ def test_interaction_forces_on_a_periodic_slab_match_lammps(tmp_path):
     types = atom_types(model, ds)
     for k in range(4):
         st = ds[k]
-        name = f"s{k}.data"
-        (out / name).write_text(lammps_data(st, types, 7.0))
-        _, f_l, p_l = run_lammps_forces(out, name, st, "full")
-        f, _ = _to_ase(st, 7.0, f_l, p_l)
+        _, f, _ = lammps_forces_stress(out, st, types, 7.0, f"s{k}.data")
         atoms = structure_to_atoms(st)
         atoms.calc = calc
         want_f = atoms.get_forces()
