@@ -71,6 +71,17 @@ def _text_inches(text: str, size_pt: float = 10.0) -> float:
     return 0.65 * size_pt / 72.0 * len(text)
 
 
+def _square(ax, lo, hi, what: str, title: str) -> None:
+    """Equal axes over [lo, hi], labelled reference / predicted ``what``, with a grid."""
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(f"reference {what}")
+    ax.set_ylabel(f"predicted {what}")
+    ax.set_title(title)
+    ax.grid(True, color="0.9", lw=0.6, zorder=0)
+
+
 def _style(k: int):
     import matplotlib.pyplot as plt
 
@@ -142,13 +153,7 @@ def parity(ax=None, *, reference, predictions: Mapping[str, np.ndarray], title=N
     pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.05
     lo, hi = lo - pad, hi + pad
     ax.plot([lo, hi], [lo, hi], color="0.35", lw=1.0, ls="--", zorder=1, label="y = x")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel(f"reference energy ({unit})")
-    ax.set_ylabel(f"predicted energy ({unit})")
-    ax.set_title(title or "parity")
-    ax.grid(True, color="0.9", lw=0.6, zorder=0)
+    _square(ax, lo, hi, f"energy ({unit})", title or "parity")
     ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
     return ax
 
@@ -204,13 +209,7 @@ def parity_forces(ax=None, *, reference, predicted, method="", title=None,
     ax.text(0.03, 0.97, stats, transform=ax.transAxes, va="top", ha="left",
             fontsize="small", bbox={"boxstyle": "round", "fc": "white", "ec": "0.7",
                                     "alpha": 0.9}, zorder=4)
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel(f"reference force component ({unit})")
-    ax.set_ylabel(f"predicted force component ({unit})")
-    ax.set_title(title or "force parity")
-    ax.grid(True, color="0.9", lw=0.6, zorder=0)
+    _square(ax, lo, hi, f"force component ({unit})", title or "force parity")
     return ax
 
 
