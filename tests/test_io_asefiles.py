@@ -262,3 +262,27 @@ def test_forces_of_wrong_length_are_a_data_error():
 
     with pytest.raises(DataError, match=r"s\[3\].*forces have shape \(2, 3\), expected \(3, 3\)"):
         Structure("s", ["Ar"] * 3, np.eye(3) * 3, forces=np.zeros((2, 3)), source="s[3]")
+
+
+def test_the_ase_names_copied_into_the_reader_are_ases():
+    """The compiled reader translates frames with copies of two constants of ase.io.extxyz
+    (importing ase.io costs 0.35 s): they must be ASE's, or the two readers would differ."""
+    from ase.io.extxyz import REV_PROPERTY_NAME_MAP, per_config_properties
+
+    assert asefiles._ASE_COLUMN_NAMES == REV_PROPERTY_NAME_MAP
+    assert asefiles._ASE_PER_CONFIG == frozenset(per_config_properties)
+
+
+def test_reading_extended_xyz_does_not_import_ase_io(tmp_path):
+    """ase.io's package __init__ loads scipy.integrate and scipy.optimize: the compiled
+    reader of every frame (the default index) does without it."""
+    import subprocess
+    import sys
+
+    path, _ = _case(tmp_path, "argon-forces-stress")
+    code = ("import sys; from ljfit.io import read_dataset; "
+            f"ds = read_dataset({str(path)!r}, groups='all'); assert len(ds) == 3; "
+            "print(sorted(m for m in sys.modules if m.startswith(('ase.io', 'scipy.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "ase.io" not in out and "scipy.optimize" not in out, out
