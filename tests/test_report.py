@@ -396,6 +396,58 @@ def test_lammps_data_keeps_geometry(run, fcc_dataset, slab_dataset, tmp_path):
             assert frac[:, k].min() * heights[k] > rc and (1 - frac[:, k].max()) * heights[k] > rc
 
 
+def _ase_lammps_data(structure, types, cutoff):
+    """structure.data as ljfit wrote it through ase.io.lammpsdata.write_lammps_data (the
+    reference of :func:`lammps_data`, which writes the same lines without importing
+    ase.io)."""
+    import io
+
+    from ase import Atoms
+    from ase.calculators.lammps import Prism
+    from ase.io.lammpsdata import write_lammps_data
+
+    from ljfit import __version__
+    from ljfit.report.lammps import BOX_MARGIN, _lammps_cell
+
+    pos, cell = _lammps_cell(structure, float(cutoff) + BOX_MARGIN)
+    atoms = Atoms(list(structure.symbols), positions=pos, cell=cell, pbc=structure.pbc)
+    atoms.set_array("type", types.of(structure))
+    mol = types.molecule_ids(structure)
+    if mol is not None:
+        atoms.set_array("mol-id", mol)
+    prism = Prism(cell, pbc=structure.pbc)
+    tilt = np.asarray(prism.get_lammps_prism())[3:]
+    buf = io.StringIO()
+    write_lammps_data(buf, atoms, specorder=list(types.symbols), masses=True, units="metal",
+                      atom_style="full" if mol is not None else "atomic", prismobj=prism,
+                      force_skew=bool(np.any(tilt != 0.0)))
+    text = buf.getvalue()
+    first = f"LAMMPS data file written by ljfit {__version__}: {structure.name}"
+    return first + text[text.index("\n"):]
+
+
+@pytest.mark.filterwarnings("ignore:per-site scope, but these sites")
+@pytest.mark.parametrize("scope", ["per-pair", "per-site"])
+def test_lammps_data_is_what_ase_writes(scope, run, fcc_dataset, slab_dataset,
+                                        adsorbate_dataset, cluster_dataset):
+    """Byte for byte the file of ase.io.lammpsdata.write_lammps_data: orthogonal and
+    strained (tilted) periodic cells, a 4-atom cell, slabs, clusters; atomic and full atom
+    styles, per-site types (an element several times in the type list), a type whose
+    element the structure lacks."""
+    from conftest import make_fcc_argon_dataset
+
+    small = make_fcc_argon_dataset(2, np.random.default_rng(5), repeat=1)
+    cases = [(run.dataset, 10.0), (fcc_dataset, 8.5), (slab_dataset, 7.0),
+             (adsorbate_dataset, 12.0), (cluster_dataset, 9.0), (small, 6.0)]
+    for ds, rc in cases:
+        if scope == "per-site" and not ds.interaction:
+            continue
+        model = LJModel(ds, scope=scope, cutoff=rc if ds[0].periodic else None)
+        types = atom_types(model, ds)
+        for s in ds:
+            assert lammps_data(s, types, rc) == _ase_lammps_data(s, types, rc), s.name
+
+
 def s_cellpar(s):
     from ase.geometry import cell_to_cellpar
 
