@@ -115,6 +115,51 @@ def test_predictions_frame(run):
     assert list(df.structure) == run.dataset.names
 
 
+def _csv_variants(run):
+    """FitRuns whose tables hold every kind of cell: the fixture's, with bootstrap columns,
+    with cross-validation columns, and fakes with names that need quoting and values that
+    are missing, infinite, negative zero, tiny, huge or integral."""
+    from types import SimpleNamespace
+
+    from ljfit.dataset import Dataset
+
+    class Boot:
+        names = run.model.spec.free_names
+        ci_low = {n: 1.0 for n in names}
+        ci_high = {n: float("nan") for n in names}
+
+    n = len(run.dataset)
+    rng = np.random.default_rng(7)
+    odd = [np.nan, np.inf, -np.inf, -0.0, 0.0, 5e-324, 1e-300, 1.7976931348623157e308, 3.0,
+           -2.5e17, 1 / 3, 123456789012345680.0]
+    values = np.concatenate([odd, rng.normal(size=n) * 10.0 ** rng.integers(-20, 20, n)])[:n]
+    spec = run.model.spec
+    fake_params = {p.name: v for p, v in zip(spec, [np.inf, -0.0, None, 1e-310, np.nan, 7.0]
+                                             * len(spec))}
+    fake = SimpleNamespace(params=fake_params, stderr={p.name: 1e300 for p in spec},
+                           predictions=values)
+    names = ["a,b", 'say "hi"', "line\nbreak", " lead", "trail ", "Å∑;semi", "=1+1\ttab",
+             "cr\rx'q'"]
+    renamed = Dataset([replace(st, name=f"{names[k % len(names)]}{k}")
+                       for k, st in enumerate(run.dataset)], group_mode="tags")
+    cv = {"linear": SimpleNamespace(predictions=values[::-1].copy())}
+    return [run,
+            replace(run, bootstrap=Boot(), bootstrap_method="linear"),
+            replace(run, cv=cv, cv_k=3),
+            replace(run, results={**run.results, "odd": fake}),
+            replace(run, dataset=renamed, results={"weird,method\"": fake}, cv=cv, cv_k=2)]
+
+
+def test_tables_are_written_as_pandas_writes_them(run):
+    """parameters.csv and predictions.csv are formatted without pandas (its import is most
+    of writing a linear fit's folder): the bytes of DataFrame.to_csv on the frames."""
+    from ljfit.report.tables import _csv_text, parameters_csv, predictions_csv
+
+    for r in _csv_variants(run):
+        assert parameters_csv(r) == _csv_text(parameters_frame(r))
+        assert predictions_csv(r) == _csv_text(predictions_frame(r))
+
+
 def test_to_json_never_writes_nan():
     text = to_json({"a": float("nan"), "b": [np.inf, np.float64(1.5)], "c": np.arange(2),
                     "d": (np.bool_(True),)})
