@@ -317,6 +317,28 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch, capsys, exc, code
     capsys.readouterr()
 
 
+def test_a_signal_wrapped_by_c_code_is_still_an_interrupt(tmp_path, monkeypatch, capsys):
+    """A signal landing while a pybind11 extension initialises (matplotlib's Agg backend,
+    imported on the first figure) comes out as ImportError("initialization failed") with
+    the KeyboardInterrupt as its cause: still 'interrupted' and 130, not an internal
+    error."""
+    import signal
+
+    import ljfit.report.folder
+    from ljfit import _signals
+
+    def import_hit_by_sigint(*a, **k):
+        try:
+            _signals.handler(signal.SIGINT, None)
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(ljfit.report.folder, "markdown_report", import_hit_by_sigint)
+    assert main(["fit", str(EXAMPLE), "--out", str(tmp_path / "out"), *FAST]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "ljfit: interrupted"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_default_output_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["fit", str(EXAMPLE), *FAST]) == 0

@@ -126,6 +126,12 @@ def _main(argv) -> int:
               else f"ljfit: error: {_one_line(what)}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last resort of the command line
+        if _signals.received() is not None:
+            # the signal's KeyboardInterrupt, wrapped by the C code it landed in (a pybind11
+            # extension being imported re-raises it as "ImportError: initialization failed")
+            if debug:
+                traceback.print_exc()
+            return _interrupted()
         if debug:
             traceback.print_exc()
             print(f"ljfit: internal error: {type(exc).__name__}: {_one_line(exc)}",
