@@ -87,7 +87,7 @@ class Structure:
 
     def __post_init__(self):
         where = self.source or self.name
-        symbols = tuple(str(s) for s in self.symbols)
+        symbols = tuple(map(str, self.symbols))
         pos = np.asarray(self.positions, dtype=float)
         if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] != len(symbols):
             raise DataError(
@@ -214,7 +214,7 @@ class Structure:
         n = len(name)
         if n == 0:
             return []
-        syms = [tuple(str(x) for x in sy) for sy in symbols]
+        syms = [tuple(map(str, sy)) for sy in symbols]
         counts = np.array([len(sy) for sy in syms], dtype=np.intp)
         pos = [np.asarray(p, dtype=float) for p in positions]
         if any(p.shape != (c, 3) for p, c in zip(pos, counts.tolist())):
