@@ -339,6 +339,28 @@ def test_a_signal_wrapped_by_c_code_is_still_an_interrupt(tmp_path, monkeypatch,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_command_line_runs_numpys_blas_single_threaded():
+    """The command line limits BLAS to one thread for the whole run; threadpoolctl can only
+    limit libraries already loaded, and nothing has imported numpy when the limit is set,
+    so it loads numpy first (in a fresh interpreter: here numpy is long loaded)."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "for v in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):\n"
+            "    os.environ.pop(v, None)\n"
+            "import ljfit.cli as cli\n"
+            "assert 'numpy' not in sys.modules\n"
+            "with cli._blas_threads():\n"
+            "    import numpy\n"
+            "    from threadpoolctl import threadpool_info\n"
+            "    blas = [i for i in threadpool_info() if i['user_api'] == 'blas']\n"
+            "    assert blas and all(i['num_threads'] == 1 for i in blas), blas\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
 def test_default_output_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["fit", str(EXAMPLE), *FAST]) == 0

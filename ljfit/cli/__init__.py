@@ -48,6 +48,10 @@ def _blas_threads():
     if any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                      "MKL_NUM_THREADS")):
         return contextlib.nullcontext()
+    # numpy first: threadpoolctl limits the BLAS libraries already loaded, and at this
+    # point nothing has imported numpy yet (the featurisation then ran with every core's
+    # OpenBLAS thread). scipy's own BLAS, loaded with scipy later, is limited by each fit.
+    import numpy  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
