@@ -339,6 +339,30 @@ def test_a_signal_wrapped_by_c_code_is_still_an_interrupt(tmp_path, monkeypatch,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_signal_while_the_handlers_are_installed(monkeypatch, capsys):
+    """The handler is live as soon as install() sets it: a signal arriving before install()
+    returns ends the run like any other (it escaped main() as a KeyboardInterrupt, and the
+    process died of SIGINT: exit status -2 instead of 143)."""
+    import signal
+
+    from ljfit import _signals
+
+    before = {s: signal.getsignal(s) for s in _signals.SIGNALS}
+    real = _signals.install
+
+    def install_hit_by_sigterm():
+        real()
+        _signals.handler(signal.SIGTERM, None)
+
+    monkeypatch.setattr(_signals, "install", install_hit_by_sigterm)
+    try:
+        assert main(["--version"]) == 143
+        assert capsys.readouterr().err.strip() == "ljfit: interrupted"
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
 def test_the_command_line_runs_numpys_blas_single_threaded():
     """The command line limits BLAS to one thread for the whole run; threadpoolctl can only
     limit libraries already loaded, and nothing has imported numpy when the limit is set,

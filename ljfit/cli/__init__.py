@@ -81,8 +81,11 @@ def _release_output_locks() -> None:
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (0, 1, 2, 130 or 143)."""
-    restore = _signals.install()  # first: a Ctrl-C from here on ends in one line
+    restore = None
     try:
+        # first: a Ctrl-C from here on ends in one line -- inside the try, since the handler
+        # is live as soon as install() sets it, before install() returns
+        restore = _signals.install()
         return _main(argv)
     except KeyboardInterrupt:  # between the handlers of _main (e.g. while printing)
         return _interrupted()
@@ -90,7 +93,8 @@ def main(argv=None) -> int:
         try:
             _release_output_locks()
         finally:
-            restore()
+            if restore is not None:
+                restore()
 
 
 def _main(argv) -> int:
