@@ -357,17 +357,20 @@ def _numbers(value, what, where) -> np.ndarray:
 def _frame_forces(frame: Frame, key: str, where: str):
     """Forces (n, 3) in the file's energy unit per Å, or None."""
     value = frame.results.get(key)
-    origin = f"calculator result {key!r}"
+    in_results = value is not None
     if value is None:
-        value, origin = frame.arrays.get(key), f"per-atom array {key!r}"
+        value = frame.arrays.get(key)
     if value is None:
         return None
-    f = _numbers(value, f"forces ({origin})", where)
+    # the texts of the messages only when one is raised (this runs for every frame)
+    origin = f"calculator result {key!r}" if in_results else f"per-atom array {key!r}"
+    f = value if type(value) is np.ndarray and value.dtype == float else _numbers(
+        value, f"forces ({origin})", where)
     n = len(frame.symbols)
     if f.shape != (n, 3):
         raise DataError(f"forces ({origin}) have shape {f.shape}, expected ({n}, 3): one "
                         "vector per atom", where)
-    if not np.all(np.isfinite(f)):
+    if not np.isfinite(f).all():
         atom = int(np.argmax(~np.isfinite(f).all(axis=1)))
         raise DataError(f"forces ({origin}): the force on atom {atom + 1} is NaN or inf",
                         where)
@@ -386,10 +389,11 @@ def _frame_stress(frame: Frame, key: str, where: str):
         value, origin, virial = frame.info["virial"], "info['virial']", True
     if value is None:
         return None
-    s = _numbers(value, origin, where)
+    s = value if type(value) is np.ndarray and value.dtype == float else _numbers(
+        value, origin, where)
     if s.size == 9:
         s = s.reshape(3, 3)
-        if not np.all(np.isfinite(s)):
+        if not np.isfinite(s).all():
             raise DataError(f"{origin} holds NaN or inf", where)
         scale = max(float(np.abs(s).max()), 1e-300)
         if np.abs(s - s.T).max() > 1e-6 * scale:
@@ -398,7 +402,7 @@ def _frame_stress(frame: Frame, key: str, where: str):
     if s.shape != (6,):
         raise DataError(f"{origin} has {s.size} values, expected 6 (Voigt xx yy zz yz xz "
                         "xy) or 9 (a 3x3 matrix)", where)
-    if not np.all(np.isfinite(s)):
+    if not np.isfinite(s).all():
         raise DataError(f"{origin} holds NaN or inf", where)
     if virial:
         volume = abs(float(np.linalg.det(frame.cell)))
