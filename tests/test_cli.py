@@ -203,6 +203,29 @@ def test_predict_reproduces_predictions(full_run, tmp_path, capsys):
     _one_error_line(capsys.readouterr().err, str(out))
 
 
+@pytest.mark.parametrize("with_reference", [True, False, "some"])
+def test_predict_writes_what_pandas_writes(with_reference):
+    """predict's CSV is formatted without pandas: the bytes DataFrame.to_csv writes, with
+    names that need quoting and values of every magnitude, missing references empty."""
+    from ljfit.cli.predict import predictions_text
+    from ljfit.report import FLOAT_FORMAT
+
+    rng = np.random.default_rng(3)
+    names = ["a,b", 'q"t', "nl\nx", " sp", "Å", "p_1", "=x", "cr\ry"]
+    energies = np.concatenate([[-0.0, 5e-324, 1e300, 1 / 3], rng.normal(size=4) * 1e-3])
+    refs = np.full(len(names), np.nan)
+    if with_reference:
+        refs = rng.normal(size=len(names))
+        if with_reference == "some":
+            refs[::3] = np.nan
+    data = {"structure": names, "energy": energies}
+    if np.isfinite(refs).any():
+        data["reference"] = refs
+    expected = pd.DataFrame(data).to_csv(index=False, float_format=FLOAT_FORMAT, na_rep="",
+                                         lineterminator="\n")
+    assert predictions_text(names, energies, refs) == expected
+
+
 def test_predict_structures_without_energies(full_run, tmp_path):
     # only the extended files (no energies): the group rule first:9 comes from params.json
     folder = tmp_path / "new"
