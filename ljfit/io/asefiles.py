@@ -45,7 +45,8 @@ EXTXYZ_SUFFIXES = (".xyz", ".extxyz")
 # results: copies of ``ase.io.extxyz.REV_PROPERTY_NAME_MAP`` and ``per_config_properties``
 # (a test pins them to ASE's). Importing anything from ``ase.io`` runs its package
 # ``__init__``, which loads trajectories, constraints, space groups and with them
-# scipy.integrate and scipy.optimize: ~0.35 s of a 1.3 s fit, for two small constants.
+# scipy.integrate and scipy.optimize: 0.36 s where scipy is not loaded yet (``ljfit
+# predict``), ~45 ms where it is (a fit), for two small constants.
 _ASE_COLUMN_NAMES = {"pos": "positions", "Z": "numbers", "charge": "charges",
                      "species": "symbols"}
 _ASE_PER_CONFIG = frozenset(("energy", "free_energy", "stress", "dipole", "magmom",
