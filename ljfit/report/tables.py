@@ -119,7 +119,7 @@ def _text_cells(values) -> list:
 
 def _csv_of(header, columns) -> str:
     """CSV text of a header and columns of cells (strings), in pandas' ``to_csv`` dialect
-    (``,``, minimal quoting with ``"`` doubled, ``\n`` line ends)."""
+    (``,``, minimal quoting with ``"`` doubled, ``\\n`` line ends)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
