@@ -416,7 +416,11 @@ def read_parameters(folder):
 
 #: stages of ``ljfit fit`` in a profile: (label, [(file suffix, function), ...])
 CLI_STAGES = [
-    ("import ljfit (incl. scipy.optimize)", [("ljfit/__init__.py", "<module>")]),
+    ("import ljfit (the package: lazy)", [("ljfit/__init__.py", "<module>")]),
+    # (not scipy's vendored scipy/_lib/array_api_compat/numpy/__init__.py)
+    ("import numpy", [("site-packages/numpy/__init__.py", "<module>")]),
+    ("import ljfit.fitting (scipy.optimize, for nnls)", [("ljfit/fitting/__init__.py",
+                                                          "<module>")]),
     ("read (cli _read)", [("ljfit/cli/common.py", "_read")]),
     ("featurise (cli _build_model)", [("ljfit/cli/common.py", "_build_model")]),
     ("read + featurise in parts (parallel.featurise)", [("ljfit/parallel.py", "featurise")]),
@@ -461,8 +465,8 @@ def profile_cli(bench, argv, label, n=14, amdahl=False):
     stages = cli_stages(stats)
     rows = [[k, f"{v:.3f} s", f"{100 * v / total:.1f} %"] for k, v in stages.items()]
     rest = total - sum(stages.values())
-    rows.append(["rest (interpreter, ase.io/pandas imports inside the stages' callers, ...)",
-                 f"{rest:.3f} s", f"{100 * rest / total:.1f} %"])
+    rows.append(["rest (the other imports -- ljfit's modules, ase, extxyz, threadpoolctl --, "
+                 "planning, ...)", f"{rest:.3f} s", f"{100 * rest / total:.1f} %"])
     text = table(rows, ["stage", "cumulative", "share"])
     if amdahl:
         par = sum(v for k, v in stages.items() if k.startswith(("read", "featurise")))

@@ -203,6 +203,29 @@ def test_predict_reproduces_predictions(full_run, tmp_path, capsys):
     _one_error_line(capsys.readouterr().err, str(out))
 
 
+@pytest.mark.parametrize("with_reference", [True, False, "some"])
+def test_predict_writes_what_pandas_writes(with_reference):
+    """predict's CSV is formatted without pandas: the bytes DataFrame.to_csv writes, with
+    names that need quoting and values of every magnitude, missing references empty."""
+    from ljfit.cli.predict import predictions_text
+    from ljfit.report import FLOAT_FORMAT
+
+    rng = np.random.default_rng(3)
+    names = ["a,b", 'q"t', "nl\nx", " sp", "Å", "p_1", "=x", "cr\ry"]
+    energies = np.concatenate([[-0.0, 5e-324, 1e300, 1 / 3], rng.normal(size=4) * 1e-3])
+    refs = np.full(len(names), np.nan)
+    if with_reference:
+        refs = rng.normal(size=len(names))
+        if with_reference == "some":
+            refs[::3] = np.nan
+    data = {"structure": names, "energy": energies}
+    if np.isfinite(refs).any():
+        data["reference"] = refs
+    expected = pd.DataFrame(data).to_csv(index=False, float_format=FLOAT_FORMAT, na_rep="",
+                                         lineterminator="\n")
+    assert predictions_text(names, energies, refs) == expected
+
+
 def test_predict_structures_without_energies(full_run, tmp_path):
     # only the extended files (no energies): the group rule first:9 comes from params.json
     folder = tmp_path / "new"
@@ -315,6 +338,74 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch, capsys, exc, code
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert [p.name for p in out.iterdir()] == ["old.txt"]
     capsys.readouterr()
+
+
+def test_a_signal_wrapped_by_c_code_is_still_an_interrupt(tmp_path, monkeypatch, capsys):
+    """A signal landing while a pybind11 extension initialises (matplotlib's Agg backend,
+    imported on the first figure) comes out as ImportError("initialization failed") with
+    the KeyboardInterrupt as its cause: still 'interrupted' and 130, not an internal
+    error."""
+    import signal
+
+    import ljfit.report.folder
+    from ljfit import _signals
+
+    def import_hit_by_sigint(*a, **k):
+        try:
+            _signals.handler(signal.SIGINT, None)
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(ljfit.report.folder, "markdown_report", import_hit_by_sigint)
+    assert main(["fit", str(EXAMPLE), "--out", str(tmp_path / "out"), *FAST]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "ljfit: interrupted"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signal_while_the_handlers_are_installed(monkeypatch, capsys):
+    """The handler is live as soon as install() sets it: a signal arriving before install()
+    returns ends the run like any other (it escaped main() as a KeyboardInterrupt, and the
+    process died of SIGINT: exit status -2 instead of 143)."""
+    import signal
+
+    from ljfit import _signals
+
+    before = {s: signal.getsignal(s) for s in _signals.SIGNALS}
+    real = _signals.install
+
+    def install_hit_by_sigterm():
+        real()
+        _signals.handler(signal.SIGTERM, None)
+
+    monkeypatch.setattr(_signals, "install", install_hit_by_sigterm)
+    try:
+        assert main(["--version"]) == 143
+        assert capsys.readouterr().err.strip() == "ljfit: interrupted"
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+def test_the_command_line_runs_numpys_blas_single_threaded():
+    """The command line limits BLAS to one thread for the whole run; threadpoolctl can only
+    limit libraries already loaded, and nothing has imported numpy when the limit is set,
+    so it loads numpy first (in a fresh interpreter: here numpy is long loaded)."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "for v in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):\n"
+            "    os.environ.pop(v, None)\n"
+            "import ljfit.cli as cli\n"
+            "assert 'numpy' not in sys.modules\n"
+            "with cli._blas_threads():\n"
+            "    import numpy\n"
+            "    from threadpoolctl import threadpool_info\n"
+            "    blas = [i for i in threadpool_info() if i['user_api'] == 'blas']\n"
+            "    assert blas and all(i['num_threads'] == 1 for i in blas), blas\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
 def test_default_output_folder(tmp_path, monkeypatch):

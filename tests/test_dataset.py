@@ -119,6 +119,133 @@ def test_structure_errors(kwargs, word):
     assert isinstance(err.value, ValueError)
 
 
+# -- Structure.batch ---------------------------------------------------------------------------
+
+
+def _batch_kwargs(rng, n=6):
+    """Constructor arguments of n varied structures: clusters and cells (pbc as a scalar,
+    a list, a bool array), groups or none, forces, Voigt and 3x3 stresses, weights, lines."""
+    out = []
+    for k in range(n):
+        na = 2 + k % 3
+        kw = dict(name=f"s{k}", symbols=["Ar"] * (na - 1) + [np.str_("Kr")],
+                  positions=rng.normal(size=(na, 3)) * 3, energy=np.float32(-0.5 * k),
+                  source=f"f.xyz[{k}]" if k % 2 else "")
+        if k % 3:
+            kw["cell"] = np.diag([9.0, 10.0, 11.0]) + rng.normal(size=(3, 3)) * 0.1
+            kw["pbc"] = [True, True, True] if k % 3 == 1 else np.ones(3, bool)
+            s = rng.normal(size=(3, 3))
+            kw["stress"] = (s + s.T).ravel() if k == 2 else rng.normal(size=6)
+        elif k:
+            kw["pbc"] = False
+        if k % 2:
+            kw["groups"] = [0] * (na - 1) + [1]
+            kw["weight"] = 2
+            kw["first_line"] = np.int64(3)
+        if k != 3:
+            kw["forces"] = rng.normal(size=(na, 3)).tolist()
+        out.append(kw)
+    return out
+
+
+def _batch_of(kws):
+    keys = {"name": "names", "symbols": "symbols", "positions": "positions",
+            "energy": "energies", "groups": "groups", "cell": "cells", "pbc": "pbcs",
+            "weight": "weights", "source": "sources", "forces": "forces",
+            "stress": "stresses", "first_line": "first_lines"}
+    defaults = {"groups": None, "cell": None, "pbc": None, "weight": 1.0, "source": "",
+                "forces": None, "stress": None, "first_line": 0}
+    args = {plural: [kw.get(key, defaults.get(key)) for kw in kws]
+            for key, plural in keys.items()}
+    positional = [args.pop(k) for k in ("names", "symbols", "positions", "energies")]
+    return Structure.batch(*positional, **args)
+
+
+def test_batch_builds_what_the_constructor_builds(monkeypatch):
+    kws = _batch_kwargs(np.random.default_rng(3))
+    one_by_one = [Structure(**kw) for kw in kws]
+    calls = []
+    real = Structure.__post_init__
+    monkeypatch.setattr(Structure, "__post_init__",
+                        lambda self: (calls.append(1), real(self))[1])
+    batch = _batch_of(kws)
+    assert not calls, "valid structures took the one-by-one path"
+    for a, b in zip(batch, one_by_one):
+        for f in ("name", "symbols", "energy", "weight", "source", "first_line", "periodic"):
+            assert getattr(a, f) == getattr(b, f) and type(getattr(a, f)) is type(
+                getattr(b, f)), f
+        assert all(type(x) is str for x in a.symbols)
+        for f in ("positions", "cell", "pbc", "groups", "forces", "stress"):
+            u, v = getattr(a, f), getattr(b, f)
+            assert (u is None) == (v is None), f
+            if u is not None:
+                assert u.dtype == v.dtype and u.shape == v.shape, f
+                np.testing.assert_array_equal(u, v)
+                assert not u.flags.writeable, f
+                with pytest.raises(ValueError):
+                    u[...] = 0
+
+
+def test_batch_does_not_alias_callers_arrays():
+    kws = _batch_kwargs(np.random.default_rng(4), 3)
+    batch = _batch_of(kws)
+    for kw, st in zip(kws, batch):
+        kw["positions"][0, 0] = 99.0
+        if "cell" in kw:
+            kw["cell"][0, 0] = 99.0
+    assert all(st.positions[0, 0] != 99.0 for st in batch)
+    assert all(st.cell[0, 0] != 99.0 for st in batch)
+
+
+_BAD = [
+    {"positions": [[0, 0, 0], [0, 0, 1]]},
+    {"positions": np.zeros(9)},
+    {"positions": [[0, 0, 0], [0, 0, np.nan], [0, 0, 2]]},
+    {"positions": [["a", 0, 0], [0, 0, 1], [0, 0, 2]]},
+    {"groups": (0, 1)},
+    {"groups": (0, 1, 2)},
+    {"energy": float("inf")},
+    {"energy": "x"},
+    {"weight": -1.0},
+    {"weight": float("nan")},
+    {"pbc": True},
+    {"pbc": [True, False]},
+    {"cell": np.eye(2)},
+    {"forces": np.zeros((2, 3))},
+    {"forces": [[0, 0, np.inf]] * 3},
+    {"forces": [["x", 0, 0]] * 3},
+    {"stress": np.zeros(5)},
+    {"stress": [1, 2, 3, 4, 5, np.nan]},
+    {"stress": [[1, 2, 0], [0, 1, 0], [0, 0, 1]]},
+    {"stress": np.zeros(6)},  # a cluster: a stress needs a periodic cell
+    {"stress": np.zeros(6), "cell": np.eye(3) * 9, "pbc": [True, True, False]},
+]
+
+
+@pytest.mark.parametrize("bad", _BAD, ids=[",".join(b) + str(k) for k, b in enumerate(_BAD)])
+def test_batch_raises_the_constructors_error_for_the_first_bad_structure(bad):
+    """A bad structure among good ones (and a later bad one): the batch raises exactly what
+    the constructor raises for the first bad one, naming its source."""
+    base = dict(symbols=["O", "H", "Ar"], energy=-1.0, groups=(0, 0, 1),
+                positions=[[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 4.0]])
+    kws = [dict(base, name=f"s{k}", source=f"file.xyz[{k}]") for k in range(5)]
+    kws[2].update(bad)
+    kws[4].update(energy=float("inf"))
+    with pytest.raises(Exception) as expected:
+        Structure(**kws[2])
+    with pytest.raises(type(expected.value)) as got:
+        _batch_of(kws)
+    assert str(got.value) == str(expected.value)
+    if isinstance(expected.value, DataError):
+        assert "file.xyz[2]" in str(got.value)
+
+
+def test_batch_of_nothing_and_mismatched_lengths():
+    assert Structure.batch([], [], [], []) == []
+    with pytest.raises(ValueError, match="one entry per structure"):
+        Structure.batch(["a"], [["H"]], [[[0, 0, 0]]], [1.0], weights=[1.0, 2.0])
+
+
 # -- Dataset -----------------------------------------------------------------------------------
 
 

@@ -262,3 +262,69 @@ def test_forces_of_wrong_length_are_a_data_error():
 
     with pytest.raises(DataError, match=r"s\[3\].*forces have shape \(2, 3\), expected \(3, 3\)"):
         Structure("s", ["Ar"] * 3, np.eye(3) * 3, forces=np.zeros((2, 3)), source="s[3]")
+
+
+def test_the_ase_names_copied_into_the_reader_are_ases():
+    """The compiled reader translates frames with copies of two constants of ase.io.extxyz
+    (importing ase.io costs 0.35 s): they must be ASE's, or the two readers would differ."""
+    from ase.io.extxyz import REV_PROPERTY_NAME_MAP, per_config_properties
+
+    assert asefiles._ASE_COLUMN_NAMES == REV_PROPERTY_NAME_MAP
+    assert asefiles._ASE_PER_CONFIG == frozenset(per_config_properties)
+
+
+def test_reading_extended_xyz_does_not_import_ase_io(tmp_path):
+    """ase.io's package __init__ loads scipy.integrate and scipy.optimize: the compiled
+    reader of every frame (the default index) does without it."""
+    import subprocess
+    import sys
+
+    path, _ = _case(tmp_path, "argon-forces-stress")
+    code = ("import sys; from ljfit.io import read_dataset; "
+            f"ds = read_dataset({str(path)!r}, groups='all'); assert len(ds) == 3; "
+            "print(sorted(m for m in sys.modules if m.startswith(('ase.io', 'scipy.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "ase.io" not in out and "scipy.optimize" not in out, out
+
+
+def _nan_position(lines):
+    parts = lines[FRAME1 + 3].split()
+    parts[2] = "nan"
+    lines[FRAME1 + 3] = " ".join(parts) + "\n"
+
+
+def _third_frame_nan_force(lines):
+    write_at = 2 * FRAME1 + 2  # frame 2's first atom line
+    parts = lines[write_at].split()
+    parts[-1] = "nan"
+    lines[write_at] = " ".join(parts) + "\n"
+
+
+def test_the_first_bad_frame_is_named_when_several_are_bad(tmp_path):
+    """Frames are checked in bulk; with a bad position in frame 1 (a Structure check) and a
+    bad force in frame 2 (a reader check, which the bulk pass meets first), the error is
+    frame 1's, as when every frame was checked in turn."""
+    path = tmp_path / "f.extxyz"
+    write(path, _argon(3), format="extxyz")
+    lines = path.read_text().splitlines(keepends=True)
+    _nan_position(lines)
+    _third_frame_nan_force(lines)
+    path.write_text("".join(lines))
+    with pytest.raises(DataError) as err:
+        read_dataset(path, groups="all")
+    assert "f.extxyz[1]" in str(err.value) and "NaN" in str(err.value), str(err.value)
+
+
+def test_frames_become_structures_in_one_batch(tmp_path, monkeypatch):
+    """The structures of a clean file are made by Structure.batch's bulk checks, not one
+    constructor call per frame (~40 µs each, most of reading thousands of frames)."""
+    from ljfit import Structure
+
+    path, _ = _case(tmp_path, "argon-forces-stress")
+    calls = []
+    real = Structure.__post_init__
+    monkeypatch.setattr(Structure, "__post_init__",
+                        lambda self: (calls.append(1), real(self))[1])
+    ds = read_dataset(path, groups="all")
+    assert len(ds) == 3 and not calls

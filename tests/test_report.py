@@ -115,6 +115,51 @@ def test_predictions_frame(run):
     assert list(df.structure) == run.dataset.names
 
 
+def _csv_variants(run):
+    """FitRuns whose tables hold every kind of cell: the fixture's, with bootstrap columns,
+    with cross-validation columns, and fakes with names that need quoting and values that
+    are missing, infinite, negative zero, tiny, huge or integral."""
+    from types import SimpleNamespace
+
+    from ljfit.dataset import Dataset
+
+    class Boot:
+        names = run.model.spec.free_names
+        ci_low = {n: 1.0 for n in names}
+        ci_high = {n: float("nan") for n in names}
+
+    n = len(run.dataset)
+    rng = np.random.default_rng(7)
+    odd = [np.nan, np.inf, -np.inf, -0.0, 0.0, 5e-324, 1e-300, 1.7976931348623157e308, 3.0,
+           -2.5e17, 1 / 3, 123456789012345680.0]
+    values = np.concatenate([odd, rng.normal(size=n) * 10.0 ** rng.integers(-20, 20, n)])[:n]
+    spec = run.model.spec
+    fake_params = {p.name: v for p, v in zip(spec, [np.inf, -0.0, None, 1e-310, np.nan, 7.0]
+                                             * len(spec))}
+    fake = SimpleNamespace(params=fake_params, stderr={p.name: 1e300 for p in spec},
+                           predictions=values)
+    names = ["a,b", 'say "hi"', "line\nbreak", " lead", "trail ", "Å∑;semi", "=1+1\ttab",
+             "cr\rx'q'"]
+    renamed = Dataset([replace(st, name=f"{names[k % len(names)]}{k}")
+                       for k, st in enumerate(run.dataset)], group_mode="tags")
+    cv = {"linear": SimpleNamespace(predictions=values[::-1].copy())}
+    return [run,
+            replace(run, bootstrap=Boot(), bootstrap_method="linear"),
+            replace(run, cv=cv, cv_k=3),
+            replace(run, results={**run.results, "odd": fake}),
+            replace(run, dataset=renamed, results={"weird,method\"": fake}, cv=cv, cv_k=2)]
+
+
+def test_tables_are_written_as_pandas_writes_them(run):
+    """parameters.csv and predictions.csv are formatted without pandas (its import is most
+    of writing a linear fit's folder): the bytes of DataFrame.to_csv on the frames."""
+    from ljfit.report.tables import _csv_text, parameters_csv, predictions_csv
+
+    for r in _csv_variants(run):
+        assert parameters_csv(r) == _csv_text(parameters_frame(r))
+        assert predictions_csv(r) == _csv_text(predictions_frame(r))
+
+
 def test_to_json_never_writes_nan():
     text = to_json({"a": float("nan"), "b": [np.inf, np.float64(1.5)], "c": np.arange(2),
                     "d": (np.bool_(True),)})
@@ -394,6 +439,58 @@ def test_lammps_data_keeps_geometry(run, fcc_dataset, slab_dataset, tmp_path):
             np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1)
         for k in np.flatnonzero(~np.asarray(s.pbc)):
             assert frac[:, k].min() * heights[k] > rc and (1 - frac[:, k].max()) * heights[k] > rc
+
+
+def _ase_lammps_data(structure, types, cutoff):
+    """structure.data as ljfit wrote it through ase.io.lammpsdata.write_lammps_data (the
+    reference of :func:`lammps_data`, which writes the same lines without importing
+    ase.io)."""
+    import io
+
+    from ase import Atoms
+    from ase.calculators.lammps import Prism
+    from ase.io.lammpsdata import write_lammps_data
+
+    from ljfit import __version__
+    from ljfit.report.lammps import BOX_MARGIN, _lammps_cell
+
+    pos, cell = _lammps_cell(structure, float(cutoff) + BOX_MARGIN)
+    atoms = Atoms(list(structure.symbols), positions=pos, cell=cell, pbc=structure.pbc)
+    atoms.set_array("type", types.of(structure))
+    mol = types.molecule_ids(structure)
+    if mol is not None:
+        atoms.set_array("mol-id", mol)
+    prism = Prism(cell, pbc=structure.pbc)
+    tilt = np.asarray(prism.get_lammps_prism())[3:]
+    buf = io.StringIO()
+    write_lammps_data(buf, atoms, specorder=list(types.symbols), masses=True, units="metal",
+                      atom_style="full" if mol is not None else "atomic", prismobj=prism,
+                      force_skew=bool(np.any(tilt != 0.0)))
+    text = buf.getvalue()
+    first = f"LAMMPS data file written by ljfit {__version__}: {structure.name}"
+    return first + text[text.index("\n"):]
+
+
+@pytest.mark.filterwarnings("ignore:per-site scope, but these sites")
+@pytest.mark.parametrize("scope", ["per-pair", "per-site"])
+def test_lammps_data_is_what_ase_writes(scope, run, fcc_dataset, slab_dataset,
+                                        adsorbate_dataset, cluster_dataset):
+    """Byte for byte the file of ase.io.lammpsdata.write_lammps_data: orthogonal and
+    strained (tilted) periodic cells, a 4-atom cell, slabs, clusters; atomic and full atom
+    styles, per-site types (an element several times in the type list), a type whose
+    element the structure lacks."""
+    from conftest import make_fcc_argon_dataset
+
+    small = make_fcc_argon_dataset(2, np.random.default_rng(5), repeat=1)
+    cases = [(run.dataset, 10.0), (fcc_dataset, 8.5), (slab_dataset, 7.0),
+             (adsorbate_dataset, 12.0), (cluster_dataset, 9.0), (small, 6.0)]
+    for ds, rc in cases:
+        if scope == "per-site" and not ds.interaction:
+            continue
+        model = LJModel(ds, scope=scope, cutoff=rc if ds[0].periodic else None)
+        types = atom_types(model, ds)
+        for s in ds:
+            assert lammps_data(s, types, rc) == _ase_lammps_data(s, types, rc), s.name
 
 
 def s_cellpar(s):

@@ -48,6 +48,10 @@ def _blas_threads():
     if any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                      "MKL_NUM_THREADS")):
         return contextlib.nullcontext()
+    # numpy first: threadpoolctl limits the BLAS libraries already loaded, and at this
+    # point nothing has imported numpy yet (the featurisation then ran with every core's
+    # OpenBLAS thread). scipy's own BLAS, loaded with scipy later, is limited by each fit.
+    import numpy  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
@@ -77,8 +81,11 @@ def _release_output_locks() -> None:
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (0, 1, 2, 130 or 143)."""
-    restore = _signals.install()  # first: a Ctrl-C from here on ends in one line
+    restore = None
     try:
+        # first: a Ctrl-C from here on ends in one line -- inside the try, since the handler
+        # is live as soon as install() sets it, before install() returns
+        restore = _signals.install()
         return _main(argv)
     except KeyboardInterrupt:  # between the handlers of _main (e.g. while printing)
         return _interrupted()
@@ -86,7 +93,8 @@ def main(argv=None) -> int:
         try:
             _release_output_locks()
         finally:
-            restore()
+            if restore is not None:
+                restore()
 
 
 def _main(argv) -> int:
@@ -126,6 +134,12 @@ def _main(argv) -> int:
               else f"ljfit: error: {_one_line(what)}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last resort of the command line
+        if _signals.received() is not None:
+            # the signal's KeyboardInterrupt, wrapped by the C code it landed in (a pybind11
+            # extension being imported re-raises it as "ImportError: initialization failed")
+            if debug:
+                traceback.print_exc()
+            return _interrupted()
         if debug:
             traceback.print_exc()
             print(f"ljfit: internal error: {type(exc).__name__}: {_one_line(exc)}",

@@ -58,7 +58,6 @@ def _cores() -> int:
 
 
 def cmd_fit(args) -> int:
-    from .. import uncertainty
     from ..fitting import auto_options, fit, methods_for
     from ..report import (
         MAX_PROFILE_PARAMETERS,
@@ -121,7 +120,11 @@ def cmd_fit(args) -> int:
             notes.append("no method succeeded with defined parameters: params.json holds "
                          "no usable parameters")
         fit_kw = {k: v for k, v in opts.items() if k not in ("seed", "progress")}
+        # ljfit.uncertainty (cross-validation, bootstrap, the profiles of the figures) is
+        # imported where it is used: ~10 ms that a plain fit does not need
         if args.cv is not None:
+            from .. import uncertainty
+
             run.cv, run.cv_k = {}, args.cv
             for m, r in results.items():
                 if r.success and r.defined:
@@ -137,6 +140,8 @@ def cmd_fit(args) -> int:
             if bm is None:
                 notes.append("bootstrap skipped: no method succeeded with defined parameters")
             else:
+                from .. import uncertainty
+
                 run.bootstrap_method = bm
                 run.bootstrap = uncertainty.bootstrap(
                     model, ds, method=bm, n=args.bootstrap, seed=opts["seed"],
@@ -151,6 +156,8 @@ def cmd_fit(args) -> int:
                 notes.append(f"profiles.png skipped: {model.n_free} free parameters "
                              f"(more than {MAX_PROFILE_PARAMETERS})")
             else:
+                from .. import uncertainty
+
                 try:
                     run.profiles = uncertainty.profiles(
                         model, ds, results[best], sigmas=fit_plan.sigmas,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
+from ase.outputs import all_outputs as _ALL_OUTPUTS
 
 from ..dataset import Structure
 from ..errors import DataError
@@ -39,6 +40,19 @@ __all__ = ["read_ase_files", "Frame", "read_frames"]
 
 #: Files read by the compiled extended-XYZ parser first.
 EXTXYZ_SUFFIXES = (".xyz", ".extxyz")
+
+# How ASE's extended XYZ reader names columns and which comment-line keys it makes calculator
+# results: copies of ``ase.io.extxyz.REV_PROPERTY_NAME_MAP`` and ``per_config_properties``
+# (a test pins them to ASE's). Importing anything from ``ase.io`` runs its package
+# ``__init__``, which loads trajectories, constraints, space groups and with them
+# scipy.integrate and scipy.optimize: 0.36 s where scipy is not loaded yet (``ljfit
+# predict``), ~45 ms where it is (a fit), for two small constants.
+_ASE_COLUMN_NAMES = {"pos": "positions", "Z": "numbers", "charge": "charges",
+                     "species": "symbols"}
+_ASE_PER_CONFIG = frozenset(("energy", "free_energy", "stress", "dipole", "magmom",
+                             "polarization", "dielectric_tensor"))
+#: Voigt xx yy zz yz xz xy of a 3x3 matrix: its flat elements 0 4 8 5 2 1
+_VOIGT_FLAT = np.array([0, 4, 8, 5, 2, 1])
 
 
 # -- one frame, whichever reader made it ------------------------------------------------------
@@ -87,16 +101,18 @@ class Frame:
     def from_extxyz(cls, f, comment: bytes | None = None) -> "Frame":
         """A frame of the ``extxyz`` package, translated as ASE's reader translates it
         (``comment``: the frame's comment line, for ASE's default periodicity)."""
-        from ase.io.extxyz import REV_PROPERTY_NAME_MAP, per_config_properties
-        from ase.outputs import all_outputs
-
-        arrays = {REV_PROPERTY_NAME_MAP.get(k, k): np.asarray(v) for k, v in f.arrays.items()}
+        arrays = {_ASE_COLUMN_NAMES.get(k, k): np.asarray(v) for k, v in f.arrays.items()}
         info = dict(f.info)
         results = {}
         symbols = arrays.pop("symbols", None)
         numbers = arrays.pop("numbers", None)
         if symbols is not None:
-            symbols = [str(s).capitalize() for s in symbols]
+            symbols = symbols.tolist()
+            if not isinstance(symbols, list):
+                raise TypeError("species column is not a column")
+            # capitalised once per distinct symbol, not per atom
+            capital = {s: str(s).capitalize() for s in set(symbols)}
+            symbols = [capital[s] for s in symbols]
         elif numbers is not None:
             symbols = [chemical_symbols[int(z)] if 0 < int(z) < len(chemical_symbols)
                        else f"Z={int(z)}" for z in numbers]
@@ -104,14 +120,13 @@ class Frame:
             raise ValueError("no species or Z column")
         positions = np.asarray(arrays.pop("positions"), dtype=float).reshape(-1, 3)
         for name in list(arrays):
-            if name in all_outputs and name not in ("initial_charges",):
+            if name in _ALL_OUTPUTS and name not in ("initial_charges",):
                 results[name] = arrays.pop(name)
         for key in list(info):
-            if key in per_config_properties:
+            if key in _ASE_PER_CONFIG:
                 value = info.pop(key)
                 if key == "stress" and np.shape(value) == (3, 3):
-                    s = np.asarray(value, dtype=float)
-                    value = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+                    value = np.asarray(value, dtype=float).ravel()[_VOIGT_FLAT]
                 results[key] = value
         cell = np.asarray(f.cell, dtype=float).T.copy()  # vectors as columns → rows
         pbc = np.asarray(f.pbc, dtype=bool).reshape(3)
@@ -153,6 +168,8 @@ def _file_labels(files: list[Path]) -> list[str]:
 
 
 def _select_frames(n_total: int, index, display: str) -> list[int]:
+    if isinstance(index, str) and index.strip() == ":":
+        return list(range(n_total))  # every frame (the default): no need for ase.io
     if isinstance(index, str):
         try:
             from ase.io.formats import string2index  # ase.io: 0.07 s, only for an index
@@ -341,17 +358,20 @@ def _numbers(value, what, where) -> np.ndarray:
 def _frame_forces(frame: Frame, key: str, where: str):
     """Forces (n, 3) in the file's energy unit per Å, or None."""
     value = frame.results.get(key)
-    origin = f"calculator result {key!r}"
+    in_results = value is not None
     if value is None:
-        value, origin = frame.arrays.get(key), f"per-atom array {key!r}"
+        value = frame.arrays.get(key)
     if value is None:
         return None
-    f = _numbers(value, f"forces ({origin})", where)
+    # the texts of the messages only when one is raised (this runs for every frame)
+    origin = f"calculator result {key!r}" if in_results else f"per-atom array {key!r}"
+    f = value if type(value) is np.ndarray and value.dtype == float else _numbers(
+        value, f"forces ({origin})", where)
     n = len(frame.symbols)
     if f.shape != (n, 3):
         raise DataError(f"forces ({origin}) have shape {f.shape}, expected ({n}, 3): one "
                         "vector per atom", where)
-    if not np.all(np.isfinite(f)):
+    if not np.isfinite(f).all():
         atom = int(np.argmax(~np.isfinite(f).all(axis=1)))
         raise DataError(f"forces ({origin}): the force on atom {atom + 1} is NaN or inf",
                         where)
@@ -370,10 +390,11 @@ def _frame_stress(frame: Frame, key: str, where: str):
         value, origin, virial = frame.info["virial"], "info['virial']", True
     if value is None:
         return None
-    s = _numbers(value, origin, where)
+    s = value if type(value) is np.ndarray and value.dtype == float else _numbers(
+        value, origin, where)
     if s.size == 9:
         s = s.reshape(3, 3)
-        if not np.all(np.isfinite(s)):
+        if not np.isfinite(s).all():
             raise DataError(f"{origin} holds NaN or inf", where)
         scale = max(float(np.abs(s).max()), 1e-300)
         if np.abs(s - s.T).max() > 1e-6 * scale:
@@ -382,7 +403,7 @@ def _frame_stress(frame: Frame, key: str, where: str):
     if s.shape != (6,):
         raise DataError(f"{origin} has {s.size} values, expected 6 (Voigt xx yy zz yz xz "
                         "xy) or 9 (a 3x3 matrix)", where)
-    if not np.all(np.isfinite(s)):
+    if not np.isfinite(s).all():
         raise DataError(f"{origin} holds NaN or inf", where)
     if virial:
         volume = abs(float(np.linalg.det(frame.cell)))
@@ -421,6 +442,73 @@ def _groups(frame: Frame, how, where):
         groups[:arg] = 0
         return groups
     return groups_for_atoms(frame.atoms(), how, source=where)
+
+
+def _structures(picked, groups, energy_key, factor, csv_energies, csv_name,
+                require_energies, force_key, stress_key, csv_weights, *, batch: bool):
+    """(structures, frames without an energy) of the picked frames: each frame's entries
+    checked, then the structures made by :meth:`Structure.batch` (``batch``) or one by one
+    (every check of a frame before the next frame's: the error of the first bad frame)."""
+    unknown = _unknown_symbols(picked) if batch else True
+    rows = []
+    structures, missing = [], []
+    for frame, name, aliases, where, fdisplay in picked:
+        if unknown:
+            bad = [k for k, s in enumerate(frame.symbols) if s not in atomic_numbers or s == "X"]
+            if bad:
+                i = bad[0]
+                raise DataError(f"atom {i + 1}: unknown element ({frame.symbols[i]})", where)
+        g = _groups(frame, groups, where)
+        if csv_energies is not None:
+            energy = _csv_lookup(csv_energies, aliases, name, csv_name, require_energies)
+        else:
+            energy = _frame_energy(frame, energy_key, where, fdisplay)
+            if energy is None:
+                missing.append((where, frame))
+                energy = math.nan
+        weight = _frame_weight(frame, where)
+        if csv_weights is not None:
+            for key in aliases:
+                if key in csv_weights:
+                    weight = csv_weights[key]
+                    break
+        forces = _frame_forces(frame, force_key, where)
+        stress = _frame_stress(frame, stress_key, where)
+        row = dict(
+            name=name,
+            symbols=frame.symbols,
+            positions=frame.positions,
+            energy=energy * factor,
+            groups=g,
+            cell=frame.cell,
+            pbc=frame.pbc,
+            weight=weight,
+            source=where,
+            forces=None if forces is None else forces * factor,
+            stress=None if stress is None else stress * factor,
+        )
+        if batch:
+            rows.append(row)
+        else:
+            structures.append(Structure(**row))
+    if batch:
+        structures = Structure.batch(
+            [r["name"] for r in rows], [r["symbols"] for r in rows],
+            [r["positions"] for r in rows], [r["energy"] for r in rows],
+            groups=[r["groups"] for r in rows], cells=[r["cell"] for r in rows],
+            pbcs=[r["pbc"] for r in rows], weights=[r["weight"] for r in rows],
+            sources=[r["source"] for r in rows], forces=[r["forces"] for r in rows],
+            stresses=[r["stress"] for r in rows])
+    return structures, missing
+
+
+def _unknown_symbols(picked) -> bool:
+    """True when some frame holds a symbol that is no element (or ``X``): the frames are
+    then searched one by one for the first such atom."""
+    seen = set()
+    for frame, *_ in picked:
+        seen.update(frame.symbols)
+    return any(s not in atomic_numbers or s == "X" for s in seen)
 
 
 # -- the layout -------------------------------------------------------------------------------
@@ -492,43 +580,14 @@ def read_ase_files(
     mode, arg = parse_groups(groups)
     group_mode = mode if arg is None else f"{mode}:{arg}"
 
-    structures, missing = [], []
-    for frame, name, aliases, where, fdisplay in picked:
-        bad = [k for k, s in enumerate(frame.symbols) if s not in atomic_numbers or s == "X"]
-        if bad:
-            i = bad[0]
-            raise DataError(f"atom {i + 1}: unknown element ({frame.symbols[i]})", where)
-        g = _groups(frame, groups, where)
-        if csv_energies is not None:
-            energy = _csv_lookup(csv_energies, aliases, name, csv_name, require_energies)
-        else:
-            energy = _frame_energy(frame, energy_key, where, fdisplay)
-            if energy is None:
-                missing.append((where, frame))
-                energy = math.nan
-        weight = _frame_weight(frame, where)
-        if csv_weights is not None:
-            for key in aliases:
-                if key in csv_weights:
-                    weight = csv_weights[key]
-                    break
-        forces = _frame_forces(frame, force_key, where)
-        stress = _frame_stress(frame, stress_key, where)
-        structures.append(
-            Structure(
-                name=name,
-                symbols=frame.symbols,
-                positions=frame.positions,
-                energy=energy * factor,
-                groups=g,
-                cell=frame.cell,
-                pbc=frame.pbc,
-                weight=weight,
-                source=where,
-                forces=None if forces is None else forces * factor,
-                stress=None if stress is None else stress * factor,
-            )
-        )
+    args = (picked, groups, energy_key, factor, csv_energies, csv_name, require_energies,
+            force_key, stress_key, csv_weights)
+    try:
+        structures, missing = _structures(*args, batch=True)
+    except Exception:  # noqa: BLE001 - made again one by one, which raises the right error
+        # a bad frame: made one by one, the first bad frame in file order raises its error
+        # (the batch checks every frame's file entries before any frame's structure)
+        structures, missing = _structures(*args, batch=False)
     if missing and require_energies:
         keys = sorted({k for _, fr in missing for k in fr.info})
         calc_keys = sorted({k for _, fr in missing for k in fr.results})

@@ -62,9 +62,9 @@ from .tables import (
     _csv_text,
     forces_frame,
     metrics_document,
-    parameters_frame,
+    parameters_csv,
     params_document,
-    predictions_frame,
+    predictions_csv,
     stress_frame,
 )
 from .text import markdown_report
@@ -513,8 +513,8 @@ def write_results(run: FitRun, out, *, force: bool = False, plots: bool = True,
     """
     out = Path(os.path.expanduser(str(out)))
     with staged_folder(out, force=force, protect=protect) as tmp:
-        _write_text(tmp / "parameters.csv", _csv_text(parameters_frame(run)))
-        _write_text(tmp / "predictions.csv", _csv_text(predictions_frame(run)))
+        _write_text(tmp / "parameters.csv", parameters_csv(run))
+        _write_text(tmp / "predictions.csv", predictions_csv(run))
         for name, frame in (("predictions_forces.csv", forces_frame(run)),
                             ("predictions_stress.csv", stress_frame(run))):
             if frame is not None:
