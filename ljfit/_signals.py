@@ -34,11 +34,39 @@ SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SI
 
 _state = {"received": None, "defer": 0, "pending": None}
 
+#: Seconds after which a signal that landed in a callback whose exceptions CPython drops
+#: is sent again.
+RESEND_DELAY = 0.005
 
-def handler(signum, frame):  # noqa: ARG001 - the signal module's signature
-    """Raise :class:`KeyboardInterrupt` for the first signal (held inside :func:`deferred`)."""
+
+def _swallowing(frame) -> bool:
+    """True inside code whose exceptions CPython prints and drops ("Exception ignored in
+    ..."): a ``__del__``, or the weakref callback of importlib's module locks (``cb``),
+    which runs whenever an import releases its lock. A KeyboardInterrupt raised there
+    would be lost and the run would go on as if no signal had come."""
+    depth = 0
+    while frame is not None and depth < 50:
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_name == "cb"
+                                         and "importlib" in code.co_filename):
+            return True
+        frame, depth = frame.f_back, depth + 1
+    return False
+
+
+def handler(signum, frame):
+    """Raise :class:`KeyboardInterrupt` for the first signal (held inside :func:`deferred`;
+    sent again, to be raised once out of a :func:`_swallowing` callback)."""
     if _state["received"] is not None:
         return  # already stopping: let the clean-up finish
+    if _swallowing(frame):
+        # send it again a moment later, from a thread (raise_signal here would re-enter
+        # this handler at once, still inside the callback): by then the short callback
+        # has returned, and the signal is raised where it is not lost
+        timer = threading.Timer(RESEND_DELAY, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+        return
     _state["received"] = signum
     if _state["defer"]:
         _state["pending"] = signum

@@ -126,7 +126,6 @@ def test_s22x5_certified_beats_basinhopping(s22x5):
     lin = _fit(model, ds, "linear")
     assert lin.success and lin.defined and lin.certified, lin.message
     assert lin.extra["bounds_active"]
-    assert lin.wall_time < 1.0
     assert inside_bounds(model, lin)
     assert lin.gap <= GAP_TOL and lin.lower_bound <= lin.cost
     assert lin.cost == pytest.approx(0.2295651599, rel=1e-9)  # the best, 0.229565

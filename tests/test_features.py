@@ -340,7 +340,9 @@ def test_absurd_cutoffs_are_refused_up_front(cutoff, words):
     t0 = time.perf_counter()
     with pytest.raises(FitError) as err:
         compute_features(ds, cutoff=cutoff)
-    assert time.perf_counter() - t0 < 1.0  # refused, not attempted
+    # refused, not attempted: an attempt would run for hours (or exhaust memory); the bound
+    # is loose so that a loaded machine cannot fail it
+    assert time.perf_counter() - t0 < 30.0
     msg = str(err.value)
     assert words in msg and "lower --cutoff" in msg, msg
 

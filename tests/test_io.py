@@ -925,11 +925,3 @@ def test_csv_missing_names_allowed_for_prediction(tmp_path):
     (tmp_path / "e.csv").write_text("name,energy\nm[1],-2.0\n")
     ds = read_dataset(f, energies_csv=tmp_path / "e.csv", require_energies=False)
     assert math.isnan(ds.energies[0]) and ds.energies[1] == -2.0
-
-
-def test_reading_example_is_fast():
-    import time
-
-    t0 = time.perf_counter()
-    read_dataset(DATA / "example")
-    assert time.perf_counter() - t0 < 1.0

@@ -255,10 +255,10 @@ def test_bootstrap_counts_failed_refits(water):
     assert np.all(np.isfinite(b.samples))
 
 
-def test_bootstrap_progress_bar_and_timing(water_data, capsys):
+def test_bootstrap_progress_bar(water_data, capsys):
     model, ds, _ = water_data
     b = bootstrap(model, ds, "linear", n=300, seed=0, progress=True)
-    assert b.wall_time < 2.0  # ~0.1 ms per NNLS solve
+    assert b.n == 300 and b.samples.shape[0] == 300 - b.n_failed
     assert "bootstrap" in capsys.readouterr().err
 
 
