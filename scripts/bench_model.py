@@ -55,6 +55,7 @@ Usage::
     python scripts/bench_model.py                     # full run (~10 min on 2 cores)
     python scripts/bench_model.py --quick             # smoke run (~1 min), sizes reduced
     python scripts/bench_model.py --baseline /tmp/venv-010/bin/python
+    python scripts/bench_model.py --only features     # section 2 alone (and its targets)
 
 ``--baseline PYTHON``: the interpreter of a virtualenv holding ljfit 0.1.0 (commit 1db22d9,
 "today's time" of issue #10), whose ``ljfit`` console script sits next to it::
@@ -539,6 +540,16 @@ def generate(bench, sizes):
     return data
 
 
+def generate_feature_sets(bench, sizes):
+    """Only the in-memory featurisation sets (``--only features``)."""
+    t0 = time.perf_counter()
+    data = {"feature_sets": feature_sets(sizes["feat_pairs"], SEED + 3)}
+    bench.out(table([["(in memory)", f"featurisation sets, ~{sizes['feat_pairs'] / 1e6:g} M "
+                      "pairs each", "", fmt_time(time.perf_counter() - t0)]],
+                    ["input", "content", "size", "generated in"], align="llrr"))
+    return data
+
+
 def section_read(bench, data, sizes):
     import ase.io
     import extxyz
@@ -1004,6 +1015,9 @@ def parse_args(argv=None):
                    "(default 3; quick 2)")
     p.add_argument("--no-profile", action="store_true", help="no cProfile of missed targets")
     p.add_argument("--keep", action="store_true", help="keep the generated files")
+    p.add_argument("--only", choices=["features"],
+                   help="run one section alone: 'features' generates only the in-memory "
+                        "featurisation sets and runs section 2 (with its targets)")
     p.add_argument("--out", default=str(REPO / "results" / "bench_model.txt"),
                    help="also write the output here ('' for none)")
     a = p.parse_args(argv)
@@ -1078,16 +1092,21 @@ def main(argv=None):
     try:
         header(bench)
         out("\n=== 0. inputs (generated; not benchmarked) ===")
-        data = generate(bench, sizes)
+        if args.only == "features":
+            data = generate_feature_sets(bench, sizes)
+        else:
+            data = generate(bench, sizes)
 
-        out("\n=== 1. reading: ASE's reader vs the extxyz C parser ===")
-        section_read(bench, data, sizes)
+            out("\n=== 1. reading: ASE's reader vs the extxyz C parser ===")
+            section_read(bench, data, sizes)
 
         out("\n=== 2. featurisation throughput (in process) ===")
         res = section_features(bench, data, sizes)
         judge_features(bench, res, full)
         data.pop("feature_sets")
         res = None
+        if args.only == "features":
+            return finish(bench, args, t_start)
 
         out(f"\n=== 3a. end to end: ljfit fit --method linear, {sizes['n_ar']} × 32-atom Ar "
             "cells (whole processes) ===")
@@ -1108,15 +1127,7 @@ def main(argv=None):
         out("\n=== 4. the 0.1.0-era seed-style cost function vs one ljfit evaluation ===")
         section_loop(bench, data, sizes)
 
-        if bench.profiles and not args.no_profile:
-            out("\n=== profiles of the missed targets ===")
-            for text in bench.profiles:
-                out("\n" + text)
-
-        kind = "QUICK run: reduced sizes, not judged" if args.quick else "full sizes"
-        out(f"\n=== summary ({kind}; {time.perf_counter() - t_start:.0f} s; load average at "
-            f"end: {load_average()}) ===")
-        out(table(bench.checks, ["target", "measured", "threshold", "status"], align="llll"))
+        return finish(bench, args, t_start)
     finally:
         blas.restore_original_limits()
         if args.keep:
@@ -1126,6 +1137,20 @@ def main(argv=None):
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(bench.out.text())
+
+
+def finish(bench, args, t_start):
+    """The profiles of the missed targets and the summary table; returns the exit code."""
+    out = bench.out
+    if bench.profiles and not args.no_profile:
+        out("\n=== profiles of the missed targets ===")
+        for text in bench.profiles:
+            out("\n" + text)
+
+    kind = "QUICK run: reduced sizes, not judged" if args.quick else "full sizes"
+    out(f"\n=== summary ({kind}; {time.perf_counter() - t_start:.0f} s; load average at "
+        f"end: {load_average()}) ===")
+    out(table(bench.checks, ["target", "measured", "threshold", "status"], align="llll"))
     return 0
 
 
