@@ -37,6 +37,7 @@ from ..errors import FitError
 from ..potentials import LJ, Mie
 from .accumulate import Accumulator
 from .geometry import (
+    MAX_IMAGES,
     check_images,
     check_pair_budget,
     estimate_images,
@@ -391,32 +392,49 @@ def compute_features(
     stress_mask = _mask(stress, S, "stress")
 
     n_atoms = dataset.n_atoms
-    groups_key, layouts, estimate = {}, [], 0.0
+    groups_key, layouts = {}, []
     for idx, s in enumerate(dataset):
-        if s.periodic and cutoff is None:
-            raise FitError(
-                f"cutoff: {s.name} is periodic; periodic structures need a cutoff "
-                "(e.g. --cutoff 8.5)"
-            )
-        if stress_mask[idx] and not (s.pbc.all() and s.volume > 0):
-            raise FitError(f"stress of {s.name}: needs a cell periodic in all three "
-                           "directions")
         key = (s.symbols, None if s.groups is None else s.groups.tobytes(), s.pbc.tobytes())
         k = groups_key.get(key)
         if k is None:
             k = groups_key[key] = len(layouts)
             layouts.append([])
         layouts[k].append(idx)
-        if s.periodic:
-            estimate += estimate_pairs(s.n_atoms, s.volume, cutoff)
-        else:
-            estimate += 0.5 * s.n_atoms * (s.n_atoms - 1)
+    # the checks and estimates of every cell of a layout at once (one determinant per
+    # structure in Python cost as much as featurising a small cell)
+    estimate, volumes = 0.0, np.zeros(S)
+    for members in layouts:
+        first = dataset[members[0]]
+        if not first.periodic:
+            for idx in members:
+                if stress_mask[idx]:
+                    raise FitError(f"stress of {dataset[idx].name}: needs a cell periodic in "
+                                   "all three directions")
+            estimate += len(members) * 0.5 * first.n_atoms * (first.n_atoms - 1)
+            continue
+        if cutoff is None:
+            raise FitError(
+                f"cutoff: {first.name} is periodic; periodic structures need a cutoff "
+                "(e.g. --cutoff 8.5)"
+            )
+        cells = np.stack([dataset[idx].cell for idx in members])
+        vol = np.abs(np.linalg.det(cells))
+        volumes[members] = vol
+        bad = stress_mask[members] & ~(first.pbc.all() & (vol > 0))
+        if bad.any():
+            raise FitError(f"stress of {dataset[members[int(np.argmax(bad))]].name}: needs a "
+                           "cell periodic in all three directions")
+        estimate += float(np.sum(estimate_pairs(first.n_atoms, vol, cutoff)))
     check_pair_budget(estimate, dataset.path or dataset.name)
     for members in layouts:  # the image list of every cell must fit, too
-        for idx in members:
-            s = dataset[idx]
-            if s.periodic:
-                check_images(estimate_images(s.cell, s.pbc, cutoff), s, cutoff)
+        first = dataset[members[0]]
+        if first.periodic:
+            cells = np.stack([dataset[idx].cell for idx in members])
+            images = estimate_images(cells, first.pbc, cutoff)
+            bad = ~(images <= MAX_IMAGES)
+            if bad.any():
+                k = int(np.argmax(bad))
+                check_images(images[k], dataset[members[k]], cutoff)
 
     table = SlotTable(kind, dataset)
     force_offset = np.full(S, -1, dtype=np.int64)
@@ -425,9 +443,7 @@ def compute_features(
     stress_index = np.full(S, -1, dtype=np.int64)
     stress_index[stress_mask] = np.arange(int(stress_mask.sum()))
     inv_volume = np.zeros(S)
-    if stress_mask.any():
-        inv_volume[stress_mask] = [1.0 / dataset[int(i)].volume
-                                   for i in np.flatnonzero(stress_mask)]
+    inv_volume[stress_mask] = 1.0 / volumes[stress_mask]
     acc = Accumulator(table.n_slots, potential, n_atoms, force_offset, stress_index,
                       inv_volume)
 

@@ -68,26 +68,32 @@ def wrapped_positions(pos, cells, pbc):
     return np.einsum("gnk,gkl->gnl", frac, cells)
 
 
-def estimate_pairs(n_atoms, volume, cutoff) -> float:
+def estimate_pairs(n_atoms, volume, cutoff):
     """Expected number of pairs within ``cutoff`` of a periodic cell of ``n_atoms`` atoms and
-    ``volume`` Å³ at uniform density: N² (4/3 π r_c³) / (2V) (every pair once)."""
+    ``volume`` Å³ at uniform density: N² (4/3 π r_c³) / (2V) (every pair once). Arrays of
+    cells give an array."""
     if cutoff is None:
         return 0.5 * n_atoms * (n_atoms - 1)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", divide="ignore"):
         sphere = 4.0 / 3.0 * math.pi * np.float64(cutoff) ** 3
-    return float(0.5 * n_atoms * n_atoms * sphere / volume)
+        out = 0.5 * np.asarray(n_atoms, float) ** 2 * sphere / np.asarray(volume, float)
+    return float(out) if out.ndim == 0 else out
 
 
-def estimate_images(cell, pbc, cutoff) -> float:
+def estimate_images(cell, pbc, cutoff):
     """Periodic images within ``cutoff`` a cell's atoms must be paired with: the product
-    over periodic axes of 2·ceil(r_c/h_k) + 1 (h_k: distance between lattice planes)."""
+    over periodic axes of 2·ceil(r_c/h_k) + 1 (h_k: distance between lattice planes).
+    ``cell`` (3, 3) gives a float, a stack (g, 3, 3) an array (g,)."""
+    one = np.ndim(cell) == 2
+    n = 1 if one else len(cell)
     if cutoff is None or not np.any(pbc):
-        return 1.0
-    h = plane_distances(cell)[0]
-    with np.errstate(over="ignore"):
+        return 1.0 if one else np.ones(n)
+    h = plane_distances(cell)
+    with np.errstate(over="ignore", divide="ignore"):
         reach = np.where(np.asarray(pbc, bool), 2.0 * np.ceil(np.float64(cutoff) / h) + 1.0,
                          1.0)
-        return float(np.prod(reach))
+        out = np.prod(reach, axis=1)
+    return float(out[0]) if one else out
 
 
 def _power(x: float) -> str:
