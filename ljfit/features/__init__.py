@@ -19,11 +19,12 @@ interaction energies, every pair once for total energies; with a cutoff only pai
 
 Two paths produce the pairs (:mod:`ljfit.features.batched`): structures with the same atoms
 in the same order (a molecule over a surface, snapshots of one cell) are stacked and their
-candidate pairs × periodic images computed by broadcasting, then culled at the cutoff before
-any power is taken; large periodic cells (more than ``dense_max_atoms``) go through vesin's
-compiled cell list one cell at a time. Both reduce chunk by chunk with ``np.bincount``, so
-peak memory is set by ``chunk_pairs``, not by the size of the data set. Duplicate atoms
-(closer than :data:`ljfit.dataset.MIN_DISTANCE`) are found from the same distances.
+candidate pairs computed by broadcasting — for periodic cells image by image, each image
+with only the atoms that can reach it — then culled at the cutoff before any power is
+taken; large periodic cells (more than ``dense_max_atoms`` atoms) go through vesin's
+compiled cell list one cell at a time. Both reduce chunk by chunk, so peak memory is set by
+``chunk_pairs``, not by the size of the data set. Duplicate atoms (closer than
+:data:`ljfit.dataset.MIN_DISTANCE`) are found from the same distances.
 """
 
 from __future__ import annotations

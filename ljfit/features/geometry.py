@@ -12,9 +12,9 @@ import numpy as np
 from ..dataset import GROUP_A, GROUP_B
 from ..errors import FitError
 
-__all__ = ["image_shifts", "wrapped_positions", "pair_list", "neighbour_pairs",
-           "estimate_pairs", "estimate_images", "check_images", "check_pair_budget",
-           "MAX_PAIRS", "MAX_IMAGES"]
+__all__ = ["image_shifts", "wrapped_positions", "wrapped_fractional", "plane_distances",
+           "pair_list", "neighbour_pairs", "estimate_pairs", "estimate_images", "check_images",
+           "check_pair_budget", "MAX_PAIRS", "MAX_IMAGES"]
 
 #: More interacting pairs (over the whole data set) than this are refused up front: at a few
 #: million pairs per second they would take hours.
@@ -62,10 +62,25 @@ def wrapped_positions(pos, cells, pbc):
     pbc = np.asarray(pbc, dtype=bool)
     if not pbc.any():
         return pos
+    return wrapped_fractional(pos, cells, pbc)[0]
+
+
+def wrapped_fractional(pos, cells, pbc):
+    """Positions (g, n, 3) wrapped into their cells along the periodic axes, and their
+    fractional coordinates (in [0, 1) along the periodic axes, up to rounding).
+
+    Returns
+    -------
+    wrapped : ndarray, shape (g, n, 3)
+        Å.
+    frac : ndarray, shape (g, n, 3)
+        ``wrapped = frac @ cell``.
+    """
+    pbc = np.asarray(pbc, dtype=bool)
     frac = np.linalg.solve(np.transpose(cells, (0, 2, 1)), np.transpose(pos, (0, 2, 1)))
     frac = np.transpose(frac, (0, 2, 1))  # (g, n, 3): pos = frac @ cell
     frac[..., pbc] %= 1.0
-    return np.einsum("gnk,gkl->gnl", frac, cells)
+    return np.einsum("gnk,gkl->gnl", frac, cells), frac
 
 
 def estimate_pairs(n_atoms, volume, cutoff):
