@@ -21,10 +21,11 @@ Two paths produce the pairs (:mod:`ljfit.features.batched`): structures with the
 in the same order (a molecule over a surface, snapshots of one cell) are stacked and their
 candidate pairs computed by broadcasting — for periodic cells image by image, each image
 with only the atoms that can reach it — then culled at the cutoff before any power is
-taken; large periodic cells (more than ``dense_max_atoms`` atoms) go through vesin's
-compiled cell list one cell at a time. Both reduce chunk by chunk, so peak memory is set by
-``chunk_pairs``, not by the size of the data set. Duplicate atoms (closer than
-:data:`ljfit.dataset.MIN_DISTANCE`) are found from the same distances.
+taken; large periodic cells (more than :data:`DENSE_MAX_ATOMS` atoms, unless small next to
+the cutoff sphere) go through vesin's compiled cell list one cell at a time. Both reduce
+chunk by chunk, so peak memory is set by ``chunk_pairs``, not by the size of the data set.
+Duplicate atoms (closer than :data:`ljfit.dataset.MIN_DISTANCE`) are found from the same
+distances.
 """
 
 from __future__ import annotations
@@ -48,12 +49,20 @@ from .geometry import (
 from .slots import KINDS, SlotTable, slot_label
 
 __all__ = ["PairFeatures", "compute_features", "concatenate", "pair_list", "slot_label",
-           "KINDS", "DENSE_MAX_ATOMS"]
+           "KINDS", "DENSE_MAX_ATOMS", "BATCHED_MAX_SPHERES"]
 
-#: Periodic cells (and clusters with a cutoff) with more atoms than this take the compiled
-#: neighbour list; smaller ones the batched all-images broadcasting (measured crossover,
-#: ``scripts/bench_model.py``).
+#: Periodic cells (and clusters with a cutoff) of at most this many atoms take the batched
+#: path; larger clusters with a cutoff the compiled neighbour list (vesin), larger cells
+#: too unless they are small next to the cutoff (:data:`BATCHED_MAX_SPHERES`).
 DENSE_MAX_ATOMS = 128
+#: A larger periodic cell whose volume is at most this many cutoff spheres (4/3 π r_c³)
+#: takes the batched path too. The batched path's cost grows with its candidate pairs —
+#: for a large cell the n²/2 pairs of the home cell, about V/(4/3 π r_c³) candidates per
+#: pair inside the cutoff — vesin's with the pairs, except that it slows down three- to
+#: four-fold when the cutoff exceeds about half the cell. Measured (fcc Ar, 32 to 864
+#: atoms, r_c 5 to 14 Å; every cell of up to 128 atoms is faster batched): the batched path
+#: wins below 3.3–5.6 spheres and loses above 6–8.
+BATCHED_MAX_SPHERES = 4.5
 
 
 def _readonly(*arrays):
@@ -340,7 +349,7 @@ def compute_features(
     forces=False,
     stress=False,
     chunk_pairs: int = 1 << 18,
-    dense_max_atoms: int = DENSE_MAX_ATOMS,
+    dense_max_atoms: int | None = None,
 ) -> PairFeatures:
     """Per-structure, per-slot pair sums of a dataset (see module docstring).
 
@@ -361,10 +370,11 @@ def compute_features(
     chunk_pairs : int
         Candidate pairs (× periodic images) processed at once; bounds the memory (about 100
         bytes per candidate pair, 250 with forces).
-    dense_max_atoms : int
+    dense_max_atoms : int, optional
         Periodic cells and clusters with a cutoff that have more atoms take the compiled
         neighbour list (vesin), one structure at a time, instead of the batched
-        all-images broadcasting.
+        broadcasting. Default: the measured choice — :data:`DENSE_MAX_ATOMS`, and larger
+        cells too whose volume is at most :data:`BATCHED_MAX_SPHERES` cutoff spheres.
 
     Returns
     -------
@@ -450,7 +460,14 @@ def compute_features(
 
     for members in layouts:
         first = dataset[members[0]]
-        big = first.n_atoms > dense_max_atoms and (first.periodic or cutoff is not None)
+        if first.periodic or cutoff is not None:
+            big = first.n_atoms > (DENSE_MAX_ATOMS if dense_max_atoms is None
+                                   else dense_max_atoms)
+            if big and dense_max_atoms is None and first.periodic:
+                sphere = 4.0 / 3.0 * np.pi * cutoff**3
+                big = volumes[members].max() > BATCHED_MAX_SPHERES * sphere
+        else:
+            big = False
         if big:
             for idx in members:
                 neighbour_block(dataset, idx, table, cutoff, acc)
