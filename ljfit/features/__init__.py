@@ -25,7 +25,7 @@ taken; large periodic cells (more than :data:`DENSE_MAX_ATOMS` atoms, unless sma
 the cutoff sphere) go through vesin's compiled cell list one cell at a time. Both reduce
 chunk by chunk, so peak memory is set by ``chunk_pairs``, not by the size of the data set.
 Duplicate atoms (closer than :data:`ljfit.dataset.MIN_DISTANCE`) are found from the same
-distances.
+distances. The featuriser's matrix products run on one BLAS thread.
 """
 
 from __future__ import annotations
@@ -327,6 +327,19 @@ def _row_index(rows_per_structure, indices=None) -> np.ndarray:
     return offsets + np.arange(total)
 
 
+_CONTROLLER = []
+
+
+def _one_blas_thread():
+    """A context limiting BLAS to one thread (the controller is made once: finding the
+    loaded BLAS libraries costs a few ms)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
 def _mask(value, n, name) -> np.ndarray:
     if value is None or value is False:
         return np.zeros(n, dtype=bool)
@@ -458,21 +471,24 @@ def compute_features(
     acc = Accumulator(table.n_slots, potential, n_atoms, force_offset, stress_index,
                       inv_volume)
 
-    for members in layouts:
-        first = dataset[members[0]]
-        if first.periodic or cutoff is not None:
-            big = first.n_atoms > (DENSE_MAX_ATOMS if dense_max_atoms is None
-                                   else dense_max_atoms)
-            if big and dense_max_atoms is None and first.periodic:
-                sphere = 4.0 / 3.0 * np.pi * cutoff**3
-                big = volumes[members].max() > BATCHED_MAX_SPHERES * sphere
-        else:
-            big = False
-        if big:
-            for idx in members:
-                neighbour_block(dataset, idx, table, cutoff, acc)
-        else:
-            batched_block(dataset, members, table, cutoff, chunk_pairs, acc)
+    # one BLAS thread: the products here are many and small (or skinny); on a busy machine
+    # a second OpenBLAS thread made the cluster path with forces up to 17× slower
+    with _one_blas_thread():
+        for members in layouts:
+            first = dataset[members[0]]
+            if first.periodic or cutoff is not None:
+                big = first.n_atoms > (DENSE_MAX_ATOMS if dense_max_atoms is None
+                                       else dense_max_atoms)
+                if big and dense_max_atoms is None and first.periodic:
+                    sphere = 4.0 / 3.0 * np.pi * cutoff**3
+                    big = volumes[members].max() > BATCHED_MAX_SPHERES * sphere
+            else:
+                big = False
+            if big:
+                for idx in members:
+                    neighbour_block(dataset, idx, table, cutoff, acc)
+            else:
+                batched_block(dataset, members, table, cutoff, chunk_pairs, acc)
 
     # a slot none of whose pairs is inside the cutoff in any structure has no parameter to
     # fit: drop it, so clusters and periodic cells give the same slots
