@@ -217,6 +217,9 @@ def _periodic_pairs(dataset, members, pos, frac, cells, pbc, table, cutoff, chun
     first = dataset[int(members[0])]
     G, n = pos.shape[:2]
     interaction = first.groups is not None
+    # blocks of candidates well under the chunk: their temporaries stay in memory the
+    # allocator reuses (fresh large arrays cost a page fault per 4 KiB) and in cache
+    chunk_pairs = min(chunk_pairs, _BLOCK)
     rc2 = cutoff * cutoff
     # duplicate atoms are looked for among the same candidates, even under a cutoff shorter
     # than MIN_DISTANCE
@@ -241,6 +244,10 @@ def _periodic_pairs(dataset, members, pos, frac, cells, pbc, table, cutoff, chun
             _image_pairs(pos[g0:g1], frac[g0:g1], cells[g0:g1], pbc, shifts, reach, cull2,
                          may_i, may_j, chunk_pairs, out)
     out.flush()
+
+
+#: candidate pairs per block of the periodic path (at most chunk_pairs)
+_BLOCK = 1 << 16
 
 
 def _home_pairs(pos, chunk_pairs, out):
