@@ -50,6 +50,14 @@ from ..dataset import VOIGT
 
 __all__ = ["Accumulator"]
 
+#: pairs per piece of the force and stress reduction (see Accumulator.add), and entries
+#: per piece of the clusters' force matrix (add_dense)
+_PIECE = 8192
+_DENSE_PIECE = 1 << 16
+
+_VOIGT_A = np.array([a for a, _ in VOIGT])
+_VOIGT_B = np.array([b for _, b in VOIGT])
+
 
 def _add_rows(target, rows, block):
     """target[rows] += block, with a slice when the rows are one contiguous run."""
@@ -158,10 +166,27 @@ class Accumulator:
         _add_rows(self.count, structures, np.bincount(bins, w, size).reshape(G, K))
         if d is None or not self.wants(structures).any():
             return
+        # forces and stress piece by piece, each piece over the structures it touches:
+        # their temporaries (a dozen arrays per pair) then stay small, in memory the
+        # allocator reuses (fresh large arrays cost a page fault per 4 KiB — more than the
+        # arithmetic on them)
+        for p0 in range(0, len(r2), _PIECE):
+            p1 = p0 + _PIECE
+            sl = s_local[p0:p1]
+            lo, hi = int(sl.min()), int(sl.max()) + 1
+            self._add_vectors(structures[lo:hi], sl - lo, slot[p0:p1], r2[p0:p1],
+                              rn[p0:p1], rm[p0:p1], d[p0:p1], i[p0:p1], j[p0:p1])
+
+    def _add_vectors(self, structures, s_local, slot, r2, rn, rm, d, i, j):
+        """Force and stress rows of a piece of :meth:`add` (rn, rm: its r⁻ⁿ, r⁻ᵐ)."""
+        G, K = len(structures), self.K
         # n r⁻ⁿ⁻², m r⁻ᵐ⁻² (times the weight)
         inv2 = 1.0 / r2
         gn = (self.potential.n * inv2) * rn
         gm = (self.potential.m * inv2) * rm
+        # Each row is one bincount over the (pair, component) entries of both targets'
+        # shared bin indices: two passes of np.bincount per target instead of one per
+        # component, and no temporary per component.
         if self.fn is not None:
             has, rows = self._force_rows(structures)
             if has.any():
@@ -169,17 +194,24 @@ class Accumulator:
                 n_at = self.n_atoms[structures][has]
                 local[has] = np.concatenate(([0], np.cumsum(n_at)[:-1]))
                 base = local[s_local]
-                keep = base >= 0
+                keep = None if has.all() else base >= 0
+                sl = slot
+                if keep is not None:  # pairs of structures whose forces are not asked for
+                    base, sl, dk = base[keep], sl[keep], d[keep]
+                    ii, jj, gnk, gmk = i[keep], j[keep], gn[keep], gm[keep]
+                else:
+                    dk, ii, jj, gnk, gmk = d, i, j, gn, gm
                 n_local = int(n_at.sum())
                 size = 3 * n_local * K
-                bj = ((base + j) * 3) * K + slot
-                bi = ((base + i) * 3) * K + slot
-                for target, g in ((self.fn, gn), (self.fm, gm)):
-                    out = np.zeros(size)
-                    for a in range(3):
-                        v = np.where(keep, g * d[:, a], 0.0)
-                        out += np.bincount(np.where(keep, bj + a * K, 0), v, size)
-                        out -= np.bincount(np.where(keep, bi + a * K, 0), v, size)
+                # row 3·atom + α, column slot: entry (3·atom + α)·K + slot
+                xyz = np.arange(3) * K
+                bj = (((base + jj) * 3) * K + sl)[:, None] + xyz  # (P, 3)
+                bi = (((base + ii) * 3) * K + sl)[:, None] + xyz
+                bj, bi = bj.ravel(), bi.ravel()
+                for target, g in ((self.fn, gnk), (self.fm, gmk)):
+                    v = (g[:, None] * dk).ravel()  # the pair's force on j, (P·3,)
+                    out = np.bincount(bj, v, size)
+                    out -= np.bincount(bi, v, size)
                     _add_rows(target, rows, out.reshape(3 * n_local, K))
         if self.vn is not None:
             has, rows = self._stress_rows(structures)
@@ -187,15 +219,18 @@ class Accumulator:
                 local = np.full(G, -1, dtype=np.int64)
                 local[has] = np.arange(int(has.sum()))
                 loc = local[s_local]
-                keep = loc >= 0
-                scale = np.where(keep, -self.inv_volume[structures][s_local], 0.0)
-                vb = np.where(keep, loc * 6 * K + slot, 0)
+                keep = None if has.all() else loc >= 0
+                sl, dk, gnk, gmk, sk = slot, d, gn, gm, s_local
+                if keep is not None:
+                    loc, sl, dk, gnk, gmk, sk = (x[keep] for x in (loc, sl, d, gn, gm,
+                                                                  s_local))
+                # d_α d_β in Voigt order, (P, 6), shared by both targets
+                dd = dk[:, _VOIGT_A] * dk[:, _VOIGT_B]
+                scale = -self.inv_volume[structures][sk]
+                vb = ((loc * 6 * K + sl)[:, None] + np.arange(6) * K).ravel()
                 size = 6 * int(has.sum()) * K
-                for target, g in ((self.vn, gn), (self.vm, gm)):
-                    gs = g * scale
-                    out = np.zeros(size)
-                    for v, (a, b) in enumerate(VOIGT):
-                        out += np.bincount(vb + v * K, gs * d[:, a] * d[:, b], size)
+                for target, g in ((self.vn, gnk), (self.vm, gmk)):
+                    out = np.bincount(vb, ((g * scale)[:, None] * dd).ravel(), size)
                     _add_rows(target, rows, out.reshape(-1, K))
 
     def add_dense(self, structures, cols, r2, d, onehot, incidence, inside=None):
