@@ -44,6 +44,7 @@ from .geometry import (
     check_pair_budget,
     estimate_images,
     estimate_pairs,
+    neighbour_list,
     pair_list,
 )
 from .slots import KINDS, SlotTable, slot_label
@@ -485,8 +486,9 @@ def compute_features(
             else:
                 big = False
             if big:
+                nl = None if cutoff is None else neighbour_list(cutoff)
                 for idx in members:
-                    neighbour_block(dataset, idx, table, cutoff, acc)
+                    neighbour_block(dataset, idx, table, cutoff, acc, nl)
             else:
                 batched_block(dataset, members, table, cutoff, chunk_pairs, acc)
 

@@ -525,25 +525,35 @@ def _check_by_projection(dataset, members, sub, atoms):
                                   float(r2.flat[k]))
 
 
-def neighbour_block(dataset, idx, table, cutoff, acc):
-    """One structure through vesin's compiled neighbour list (every pair once)."""
+def neighbour_block(dataset, idx, table, cutoff, acc, nl=None):
+    """One structure through vesin's compiled neighbour list (every pair once).
+
+    ``nl``: a :func:`~ljfit.features.geometry.neighbour_list` for ``cutoff`` to reuse (its
+    buffers are read in place). A periodic cell's pairs are reduced in blocks, so that the
+    temporaries stay small; a cluster's in one piece (the order of summation of earlier
+    versions)."""
     s = dataset[idx]
     pbc = np.asarray(s.pbc, dtype=bool)
     if cutoff is None:  # a large cluster without cutoff: every pair
-        cutoff_nl = float(np.ptp(s.positions, axis=0).max() * 1.01 + 1.0)
+        cutoff_nl, nl = float(np.ptp(s.positions, axis=0).max() * 1.01 + 1.0), None
     else:
         cutoff_nl = cutoff
     cell = s.cell if pbc.any() else np.zeros((3, 3))
-    i, j, d = neighbour_pairs(s.positions, cell, pbc, cutoff_nl)
-    r2 = _square_norm(d)
-    if len(r2):
+    i_all, j_all, d_all = neighbour_pairs(s.positions, cell, pbc, cutoff_nl, nl=nl)
+    P = len(i_all)
+    step = _BLOCK if pbc.any() else max(P, 1)
+    for p0 in range(0, P, step):
+        i = i_all[p0:p0 + step].astype(np.int64)
+        j = j_all[p0:p0 + step].astype(np.int64)
+        d = d_all[p0:p0 + step]
+        r2 = _square_norm(d)
         k = int(np.argmin(r2))
         if r2[k] < _MIN2:
             raise duplicate_error(s, i[k], j[k], float(r2[k]))
-    if s.groups is not None:
-        i, j, d = orient_interaction(s.groups, i, j, d)
-        r2 = _square_norm(d)
-    if len(i) == 0:
-        return
-    slot = table.ids(s, i, j)
-    acc.add(np.array([idx]), np.zeros(len(i), dtype=np.int64), slot, r2, d, i, j)
+        if s.groups is not None:
+            i, j, d = orient_interaction(s.groups, i, j, d)
+            if len(i) == 0:
+                continue
+            r2 = _square_norm(d)
+        slot = table.ids(s, i, j)
+        acc.add(np.array([idx]), np.zeros(len(i), dtype=np.int64), slot, r2, d, i, j)

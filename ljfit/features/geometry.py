@@ -13,7 +13,7 @@ from ..dataset import GROUP_A, GROUP_B
 from ..errors import FitError
 
 __all__ = ["image_shifts", "wrapped_positions", "wrapped_fractional", "plane_distances",
-           "pair_list", "neighbour_pairs", "estimate_pairs", "estimate_images", "check_images",
+           "pair_list", "neighbour_list", "neighbour_pairs", "estimate_pairs", "estimate_images", "check_images",
            "check_pair_budget", "MAX_PAIRS", "MAX_IMAGES"]
 
 #: More interacting pairs (over the whole data set) than this are refused up front: at a few
@@ -143,22 +143,38 @@ def check_pair_budget(n_pairs: float, where: str = "") -> None:
             f"cutoff: {count}{' in ' + where if where else ''} ({size}); lower --cutoff")
 
 
-def neighbour_pairs(positions, cell, pbc, cutoff):
+def neighbour_list(cutoff):
+    """vesin's half neighbour list for ``cutoff``, one thread: the pair order (and so every
+    floating-point sum) is then reproducible."""
+    from vesin import NeighborList
+
+    return NeighborList(cutoff=float(cutoff), full_list=False, n_threads=1)
+
+
+def neighbour_pairs(positions, cell, pbc, cutoff, nl=None):
     """Every pair within ``cutoff`` once (half list), from vesin's compiled cell list.
+
+    Parameters
+    ----------
+    nl : vesin.NeighborList, optional
+        A list made by :func:`neighbour_list` for this cutoff, reused: the arrays returned
+        are then its own buffers (no copy, no fresh memory), valid until its next use.
 
     Returns
     -------
     i, j : ndarray of int, shape (P,)
+        int64, or vesin's uint64 when ``nl`` is given.
     d : ndarray, shape (P, 3)
         r_j + S·cell − r_i, Å. An atom with its own image appears once per ±S pair.
     """
-    from vesin import NeighborList
-
-    # one thread: the pair order (and so every floating-point sum) is then reproducible
-    nl = NeighborList(cutoff=float(cutoff), full_list=False, n_threads=1)
+    reuse = nl is not None
+    if not reuse:
+        nl = neighbour_list(cutoff)
     i, j, d = nl.compute(points=np.asarray(positions, dtype=float),
                          box=np.asarray(cell, dtype=float),
-                         periodic=[bool(p) for p in pbc], quantities="ijD")
+                         periodic=[bool(p) for p in pbc], quantities="ijD", copy=not reuse)
+    if reuse:
+        return i, j, d
     return i.astype(np.int64), j.astype(np.int64), d
 
 
