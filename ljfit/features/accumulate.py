@@ -247,8 +247,8 @@ class Accumulator:
             Pair vectors r_j − r_i, Å (needed for forces and stress).
         onehot : ndarray, shape (p, K')
             1 where pair p belongs to slot ``cols[k]``.
-        incidence : ndarray, shape (p, n_atoms·K') or None
-            +1 at (p, j·K' + k), −1 at (p, i·K' + k): maps pair terms to forces.
+        incidence : scipy.sparse.csr_matrix, shape (n_atoms·K', p) or None
+            +1 at (j·K' + k, p), −1 at (i·K' + k, p): maps pair terms to forces.
         inside : ndarray of bool, shape (G, p), optional
             Pairs within the cutoff (default: all).
         """
@@ -275,14 +275,24 @@ class Accumulator:
         if self.fn is not None:
             has, rows = self._force_rows(structures)
             if has.any():
-                n_at = incidence.shape[1] // K
-                for target, g in ((self.fn, gn), (self.fm, gm)):
-                    g = g[has]
-                    block = np.empty((int(has.sum()), n_at, 3, K))
-                    for a in range(3):
-                        block[:, :, a, :] = ((g * d[has, :, a]) @ incidence).reshape(
-                            -1, n_at, K)
-                    _add_block(target, rows, cols, block.reshape(-1, K))
+                n_at, p = incidence.shape[0] // K, incidence.shape[1]
+                fgn, fgm, fd = (gn, gm, d) if has.all() else (gn[has], gm[has], d[has])
+                H = len(fgn)
+                # the pair terms of both targets and the three components as the columns of
+                # one matrix (p, 2·3·h), times the incidence: F = Σ over each atom's pairs.
+                # h structures at a time: the matrix stays small (see _PIECE)
+                h_step = max(1, _DENSE_PIECE // (6 * p))
+                out = np.empty((2, H, n_at, 3, K))
+                for h0 in range(0, H, h_step):
+                    h1 = min(H, h0 + h_step)
+                    w = np.empty((p, 2, 3, h1 - h0))
+                    for t, g in enumerate((fgn[h0:h1].T, fgm[h0:h1].T)):
+                        for a in range(3):
+                            np.multiply(g, fd[h0:h1, :, a].T, out=w[:, t, a, :])
+                    prod = incidence @ w.reshape(p, -1)  # (n_at·K, 2·3·h)
+                    out[:, h0:h1] = prod.reshape(n_at, K, 2, 3, -1).transpose(2, 4, 0, 3, 1)
+                _add_block(self.fn, rows, cols, out[0].reshape(-1, K))
+                _add_block(self.fm, rows, cols, out[1].reshape(-1, K))
         if self.vn is not None:
             has, rows = self._stress_rows(structures)
             if has.any():

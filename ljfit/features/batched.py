@@ -146,9 +146,13 @@ def _dense_pairs(dataset, members, pos, i, j, slot, cutoff, chunk_pairs, acc):
     onehot[np.arange(p), local] = 1.0
     incidence = None
     if acc.fn is not None:
-        incidence = np.zeros((p, n * K))
-        incidence[np.arange(p), j * K + local] += 1.0
-        incidence[np.arange(p), i * K + local] -= 1.0
+        # sparse, two entries per pair: a product with it costs two multiply-adds per pair
+        # and column, where a dense one costs n·K
+        from scipy.sparse import csr_matrix
+
+        rows = np.concatenate((j * K + local, i * K + local))
+        incidence = csr_matrix((np.concatenate((np.ones(p), -np.ones(p))),
+                                (rows, np.tile(np.arange(p), 2))), shape=(n * K, p))
     rc2 = None if cutoff is None else cutoff * cutoff
     g_step = max(1, chunk_pairs // p)
     for g0 in range(0, len(members), g_step):
