@@ -53,10 +53,10 @@ __all__ = ["Accumulator"]
 #: pairs per piece of the force and stress reduction (see Accumulator.add), and entries
 #: per piece of the clusters' force matrix (add_dense)
 _PIECE = 8192
+#: the entries and column pointers of the pieces' incidence matrices (two per pair)
+_SIGNS = np.tile([1.0, -1.0], _PIECE)
+_INDPTR = np.arange(0, 2 * _PIECE + 1, 2, dtype=np.int32)
 _DENSE_PIECE = 1 << 16
-
-_VOIGT_A = np.array([a for a, _ in VOIGT])
-_VOIGT_B = np.array([b for _, b in VOIGT])
 
 
 def _add_rows(target, rows, block):
@@ -184,12 +184,11 @@ class Accumulator:
         inv2 = 1.0 / r2
         gn = (self.potential.n * inv2) * rn
         gm = (self.potential.m * inv2) * rm
-        # Each row is one bincount over the (pair, component) entries of both targets'
-        # shared bin indices: two passes of np.bincount per target instead of one per
-        # component, and no temporary per component.
         if self.fn is not None:
             has, rows = self._force_rows(structures)
             if has.any():
+                from scipy.sparse import csc_matrix  # here: importing it costs ~0.1 s
+
                 local = np.full(G, -1, dtype=np.int64)
                 n_at = self.n_atoms[structures][has]
                 local[has] = np.concatenate(([0], np.cumsum(n_at)[:-1]))
@@ -202,17 +201,27 @@ class Accumulator:
                 else:
                     dk, ii, jj, gnk, gmk = d, i, j, gn, gm
                 n_local = int(n_at.sum())
-                size = 3 * n_local * K
-                # row 3·atom + α, column slot: entry (3·atom + α)·K + slot
-                xyz = np.arange(3) * K
-                bj = (((base + jj) * 3) * K + sl)[:, None] + xyz  # (P, 3)
-                bi = (((base + ii) * 3) * K + sl)[:, None] + xyz
-                bj, bi = bj.ravel(), bi.ravel()
-                for target, g in ((self.fn, gnk), (self.fm, gmk)):
-                    v = (g[:, None] * dk).ravel()  # the pair's force on j, (P·3,)
-                    out = np.bincount(bj, v, size)
-                    out -= np.bincount(bi, v, size)
-                    _add_rows(target, rows, out.reshape(3 * n_local, K))
+                P = len(gnk)
+                # the incidence of the pairs on (atom, slot), column by column (+1 at j,
+                # −1 at i: a sparse matrix in column form needs no sorting) times the pair
+                # terms of both targets and the three components, (P, 2·3)
+                # int32 indices when they fit: scipy would otherwise make a copy
+                itype = np.int32 if n_local * K < 2**31 else np.int64
+                rows_ij = np.empty((P, 2), dtype=itype)
+                np.add(base, jj, out=rows_ij[:, 0], casting="unsafe")
+                np.add(base, ii, out=rows_ij[:, 1], casting="unsafe")
+                if K > 1:
+                    rows_ij *= K
+                    rows_ij += sl[:, None].astype(itype)
+                incidence = csc_matrix((_SIGNS[:2 * P], rows_ij.ravel(), _INDPTR[:P + 1]),
+                                       shape=(n_local * K, P))
+                w = np.empty((P, 2, 3))
+                np.multiply(gnk[:, None], dk, out=w[:, 0])
+                np.multiply(gmk[:, None], dk, out=w[:, 1])
+                f = incidence @ w.reshape(P, 6)  # (n_local·K, 2·3)
+                f = f.reshape(n_local, K, 2, 3).transpose(2, 0, 3, 1)  # (2, atom, α, slot)
+                _add_rows(self.fn, rows, f[0].reshape(3 * n_local, K))
+                _add_rows(self.fm, rows, f[1].reshape(3 * n_local, K))
         if self.vn is not None:
             has, rows = self._stress_rows(structures)
             if has.any():
@@ -224,14 +233,28 @@ class Accumulator:
                 if keep is not None:
                     loc, sl, dk, gnk, gmk, sk = (x[keep] for x in (loc, sl, d, gn, gm,
                                                                   s_local))
-                # d_α d_β in Voigt order, (P, 6), shared by both targets
-                dd = dk[:, _VOIGT_A] * dk[:, _VOIGT_B]
-                scale = -self.inv_volume[structures][sk]
-                vb = ((loc * 6 * K + sl)[:, None] + np.arange(6) * K).ravel()
-                size = 6 * int(has.sum()) * K
+                n_s = int(has.sum())
+                bins = loc * K + sl
+                # d_α d_β in Voigt order, (6, P), shared by both targets
+                dd = np.empty((6, len(bins)))
+                dt = dk.T
+                for v, (a, b) in enumerate(VOIGT):
+                    np.multiply(dt[a], dt[b], out=dd[v])
+                # per (structure, slot): sums over runs of equal bins (pairs come grouped by
+                # structure; a piece with several slots is put in order first)
+                if len(bins) > 1 and not np.all(bins[1:] >= bins[:-1]):
+                    order = np.argsort(bins, kind="stable")
+                    bins, dd, gnk, gmk = bins[order], dd[:, order], gnk[order], gmk[order]
+                starts = np.flatnonzero(np.concatenate(([True], bins[1:] != bins[:-1])))
+                used = bins[starts]
+                # −1/V of each bin's structure, applied to the sums
+                scale = -self.inv_volume[structures][has][used // K]
                 for target, g in ((self.vn, gnk), (self.vm, gmk)):
-                    out = np.bincount(vb, ((g * scale)[:, None] * dd).ravel(), size)
-                    _add_rows(target, rows, out.reshape(-1, K))
+                    sums = np.add.reduceat(dd * g, starts, axis=1)  # (6, bins used)
+                    out = np.zeros((n_s * K, 6))
+                    out[used] = sums.T * scale[:, None]
+                    _add_rows(target, rows, out.reshape(n_s, K, 6).transpose(0, 2, 1)
+                              .reshape(-1, K))
 
     def add_dense(self, structures, cols, r2, d, onehot, incidence, inside=None):
         """Add every candidate pair of G structures sharing one pair list.
