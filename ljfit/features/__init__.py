@@ -497,9 +497,12 @@ def compute_features(
     keep = acc.count.sum(axis=0) > 0
 
     def columns(a):
-        # boolean column selection leaves the arrays column-major (slot by slot): X @ c is
-        # then an axpy per slot, and energies keep the bits of earlier ljfit versions
-        return None if a is None else a[:, keep]
+        # column-major (slot by slot), as boolean column selection leaves them: X @ c is
+        # then an axpy per slot, and energies keep the bits of earlier ljfit versions. The
+        # accumulator's arrays already are: no copy when every slot is kept.
+        if a is None or keep.all():
+            return a
+        return a[:, keep]
 
     slots = tuple(s for s, k in zip(table.keys, keep) if k)
     site_elements = None

@@ -95,15 +95,17 @@ class Accumulator:
         self.stress_index = np.asarray(stress_index, dtype=np.int64)
         self.inv_volume = np.asarray(inv_volume, dtype=float)
         S, K = len(self.n_atoms), self.K
-        self.en, self.em, self.count = (np.zeros((S, K)) for _ in range(3))
+        # column-major, as the features are handed out (see compute_features): no copy at
+        # the end when every slot is kept
+        self.en, self.em, self.count = (np.zeros((S, K), order="F") for _ in range(3))
         self.max_r2 = 0.0  # the largest interacting pair distance², Å²
         n_force_rows = 3 * int(self.n_atoms[self.force_offset >= 0].sum())
         self.fn = self.fm = self.vn = self.vm = None
         if n_force_rows:
-            self.fn, self.fm = np.zeros((n_force_rows, K)), np.zeros((n_force_rows, K))
+            self.fn, self.fm = (np.zeros((n_force_rows, K), order="F") for _ in range(2))
         n_stress = int((self.stress_index >= 0).sum())
         if n_stress:
-            self.vn, self.vm = np.zeros((6 * n_stress, K)), np.zeros((6 * n_stress, K))
+            self.vn, self.vm = (np.zeros((6 * n_stress, K), order="F") for _ in range(2))
 
     @property
     def wants_vectors(self) -> bool:
