@@ -630,16 +630,17 @@ def section_features(bench, data, sizes):
     out("F cost: time with forces (and stress) ÷ time of energies alone, median of the "
         "interleaved pairs. 'compiled path': the same cells through vesin's cell list "
         f"(dense_max_atoms=0) instead of the batched broadcasting that cells of up to "
-        f"DENSE_MAX_ATOMS = {ljfit.features.DENSE_MAX_ATOMS} atoms take. BLAS single-threaded "
-        "(as the ljfit command line runs it).")
+        f"DENSE_MAX_ATOMS = {ljfit.features.DENSE_MAX_ATOMS} atoms take (and larger cells of "
+        f"at most {getattr(ljfit.features, 'BATCHED_MAX_SPHERES', 0):g} cutoff spheres). "
+        "BLAS single-threaded (as the ljfit command line runs it).")
     blas_threads(bench, data, sizes)
     return results
 
 
 def blas_threads(bench, data, sizes):
-    """The Python API (compute_features, LJModel) runs with the BLAS threads the process
-    has; the command line and --jobs workers limit them to one. The dense cluster path
-    with forces is made of BLAS products: time it both ways."""
+    """The dense cluster path with forces is made of BLAS products: time it under a limit
+    of 1 and of all BLAS threads set around the Python API (compute_features limits its
+    own products to one thread, so both should be alike)."""
     from threadpoolctl import threadpool_limits
 
     cores = usable_cores()
@@ -660,9 +661,9 @@ def blas_threads(bench, data, sizes):
                      f"{n_pairs / t[cores].best / 1e6:.2f}",
                      f"{n_pairs / t[cores].median / 1e6:.2f}",
                      f"{t[cores].median / t[1].median:.2f}×"])
-    bench.out(f"\nE+F of clusters (dense BLAS path) with 1 vs {cores} BLAS threads — the Python "
-              f"API keeps the process's threads, the command line uses 1; load average now "
-              f"{load_average()}")
+    bench.out(f"\nE+F of clusters (dense BLAS path) under a limit of 1 vs {cores} BLAS threads "
+              f"set around compute_features (which limits its own products to one thread); "
+              f"load average now {load_average()}")
     bench.out(table(rows, ["structures", "1 thread M/s best", "median",
                            f"{cores} threads M/s best", "median", "slow-down (median)"]))
 
