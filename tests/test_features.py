@@ -633,3 +633,25 @@ def test_featurisation_runs_blas_on_one_thread(monkeypatch, cluster_dataset):
     compute_features(cluster_dataset, forces=True)
     assert seen and set(seen) == {1}
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+@pytest.mark.parametrize("chunk", [pytest.param(7, id="chunk7"), pytest.param(None, id="default")])
+def test_duplicate_in_a_periodic_group_among_many_geometries(chunk):
+    """Duplicates inside a group of periodic cells are looked for chunk by chunk over the
+    distinct group geometries (a slab rattled in every structure): found in the last one,
+    and named."""
+    rng = np.random.default_rng(9)
+    cell = np.diag([9.0, 9.0, 20.0])
+    structures = []
+    for k in range(6):
+        slab = np.column_stack([rng.uniform(0, 9, (8, 2)), rng.uniform(0, 2, 8)])
+        if k == 5:
+            slab[7] = slab[2] + [9.0 + 3e-4, 0.0, 0.0]  # atom 2's periodic image, 0.3 mÅ off
+        mol = [[4.5, 4.5, 6.0], [5.5, 4.5, 6.0]]
+        structures.append(Structure(f"g{k}", ["C", "O"] + ["Au"] * 8, np.vstack([mol, slab]),
+                                    groups=[0, 0] + [1] * 8, cell=cell,
+                                    pbc=[True, True, False]))
+    kw = {} if chunk is None else {"chunk_pairs": chunk}
+    compute_features(Dataset(structures[:5]), cutoff=6.0, **kw)
+    with pytest.raises(DataError, match="g5"):
+        compute_features(Dataset(structures), cutoff=6.0, **kw)

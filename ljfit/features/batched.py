@@ -112,7 +112,8 @@ def batched_block(dataset, members, table, cutoff, chunk_pairs, acc):
         pos, frac = wrapped_fractional(pos, cells, pbc)
         if interaction:
             _check_within_groups(dataset, members, pos, cells, pbc,
-                                 image_shifts(cells, pbc, cutoff), [a, b])
+                                 image_shifts(cells, pbc, cutoff), [a, b],
+                                 min(chunk_pairs, _BLOCK))
         _periodic_pairs(dataset, members, pos, frac, cells, pbc, table, cutoff, chunk_pairs,
                         acc)
         return
@@ -470,7 +471,8 @@ class _Survivors:
         self.acc.add(self.block, g, slot, r2, d, i, j)
 
 
-def _check_within_groups(dataset, members, pos, cells, pbc, shifts, groups):
+def _check_within_groups(dataset, members, pos, cells, pbc, shifts, groups,
+                         chunk_pairs=1 << 18):
     """Duplicate atoms inside each group (interaction energies never pair them).
 
     Clusters: exactly, without computing the group's pairs. Two atoms closer than d are
@@ -478,7 +480,8 @@ def _check_within_groups(dataset, members, pos, cells, pbc, shifts, groups):
     duplicate pair differ by less than MIN_DISTANCE: after sorting each structure's
     projections only the runs of gaps below it hold candidates (almost never any), and those
     are checked exactly. Periodic cells (images) compare the group's pairs, once per distinct
-    group geometry (a rigid slab shared by 10⁵ structures is checked once)."""
+    group geometry (a rigid slab shared by 10⁵ structures is checked once), in chunks of at
+    most ``chunk_pairs`` candidates (a slab rattled in every structure is 10⁵ geometries)."""
     for atoms in groups:
         if len(atoms) < 2:
             continue
@@ -489,17 +492,24 @@ def _check_within_groups(dataset, members, pos, cells, pbc, shifts, groups):
         flat = np.hstack([sub.reshape(len(members), -1), cells.reshape(len(members), -1)])
         _, first = np.unique(flat, axis=0, return_index=True)
         first = np.sort(first)
-        ii, jj = np.triu_indices(len(atoms), 1)
-        t = np.einsum("sk,gkl->gsl", shifts, cells[first])
-        delta, r2 = _candidates(sub[first], t, ii, jj)
-        if r2.min() < _MIN2 + _CULL_ATOL:
-            _, r2 = _exact(delta, t)
-            flat_k = int(np.argmin(r2))
-            if r2.flat[flat_k] < _MIN2:
-                g, rest = divmod(flat_k, r2.shape[1] * len(ii))
-                q = rest % len(ii)
-                raise duplicate_error(dataset[int(members[first[g]])], atoms[ii[q]],
-                                      atoms[jj[q]], float(r2.flat[flat_k]))
+        i_all, j_all = np.triu_indices(len(atoms), 1)
+        p_step = max(1, chunk_pairs // len(shifts))
+        for p0 in range(0, len(i_all), p_step):
+            ii, jj = i_all[p0:p0 + p_step], j_all[p0:p0 + p_step]
+            g_step = max(1, chunk_pairs // (len(shifts) * len(ii)))
+            for g0 in range(0, len(first), g_step):
+                sel = first[g0:g0 + g_step]
+                t = np.einsum("sk,gkl->gsl", shifts, cells[sel])
+                delta, r2 = _candidates(sub[sel], t, ii, jj)
+                if r2.min() >= _MIN2 + _CULL_ATOL:
+                    continue
+                _, r2 = _exact(delta, t)
+                flat_k = int(np.argmin(r2))
+                if r2.flat[flat_k] < _MIN2:
+                    g, rest = divmod(flat_k, r2.shape[1] * len(ii))
+                    q = rest % len(ii)
+                    raise duplicate_error(dataset[int(members[sel[g]])], atoms[ii[q]],
+                                          atoms[jj[q]], float(r2.flat[flat_k]))
 
 
 #: a fixed generic direction (irrational components): lattices do not line up along it
