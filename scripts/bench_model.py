@@ -55,6 +55,7 @@ Usage::
     python scripts/bench_model.py                     # full run (~10 min on 2 cores)
     python scripts/bench_model.py --quick             # smoke run (~1 min), sizes reduced
     python scripts/bench_model.py --baseline /tmp/venv-010/bin/python
+    python scripts/bench_model.py --only features     # section 2 alone (and its targets)
 
 ``--baseline PYTHON``: the interpreter of a virtualenv holding ljfit 0.1.0 (commit 1db22d9,
 "today's time" of issue #10), whose ``ljfit`` console script sits next to it::
@@ -543,6 +544,16 @@ def generate(bench, sizes):
     return data
 
 
+def generate_feature_sets(bench, sizes):
+    """Only the in-memory featurisation sets (``--only features``)."""
+    t0 = time.perf_counter()
+    data = {"feature_sets": feature_sets(sizes["feat_pairs"], SEED + 3)}
+    bench.out(table([["(in memory)", f"featurisation sets, ~{sizes['feat_pairs'] / 1e6:g} M "
+                      "pairs each", "", fmt_time(time.perf_counter() - t0)]],
+                    ["input", "content", "size", "generated in"], align="llrr"))
+    return data
+
+
 def section_read(bench, data, sizes):
     import ase.io
     import extxyz
@@ -623,16 +634,17 @@ def section_features(bench, data, sizes):
     out("F cost: time with forces (and stress) ÷ time of energies alone, median of the "
         "interleaved pairs. 'compiled path': the same cells through vesin's cell list "
         f"(dense_max_atoms=0) instead of the batched broadcasting that cells of up to "
-        f"DENSE_MAX_ATOMS = {ljfit.features.DENSE_MAX_ATOMS} atoms take. BLAS single-threaded "
-        "(as the ljfit command line runs it).")
+        f"DENSE_MAX_ATOMS = {ljfit.features.DENSE_MAX_ATOMS} atoms take (and larger cells of "
+        f"at most {getattr(ljfit.features, 'BATCHED_MAX_SPHERES', 0):g} cutoff spheres). "
+        "BLAS single-threaded (as the ljfit command line runs it).")
     blas_threads(bench, data, sizes)
     return results
 
 
 def blas_threads(bench, data, sizes):
-    """The Python API (compute_features, LJModel) runs with the BLAS threads the process
-    has; the command line and --jobs workers limit them to one. The dense cluster path
-    with forces is made of BLAS products: time it both ways."""
+    """The dense cluster path with forces is made of BLAS products: time it under a limit
+    of 1 and of all BLAS threads set around the Python API (compute_features limits its
+    own products to one thread, so both should be alike)."""
     from threadpoolctl import threadpool_limits
 
     cores = usable_cores()
@@ -653,9 +665,9 @@ def blas_threads(bench, data, sizes):
                      f"{n_pairs / t[cores].best / 1e6:.2f}",
                      f"{n_pairs / t[cores].median / 1e6:.2f}",
                      f"{t[cores].median / t[1].median:.2f}×"])
-    bench.out(f"\nE+F of clusters (dense BLAS path) with 1 vs {cores} BLAS threads — the Python "
-              f"API keeps the process's threads, the command line uses 1; load average now "
-              f"{load_average()}")
+    bench.out(f"\nE+F of clusters (dense BLAS path) under a limit of 1 vs {cores} BLAS threads "
+              f"set around compute_features (which limits its own products to one thread); "
+              f"load average now {load_average()}")
     bench.out(table(rows, ["structures", "1 thread M/s best", "median",
                            f"{cores} threads M/s best", "median", "slow-down (median)"]))
 
@@ -1008,6 +1020,9 @@ def parse_args(argv=None):
                    "(default 3; quick 2)")
     p.add_argument("--no-profile", action="store_true", help="no cProfile of missed targets")
     p.add_argument("--keep", action="store_true", help="keep the generated files")
+    p.add_argument("--only", choices=["features"],
+                   help="run one section alone: 'features' generates only the in-memory "
+                        "featurisation sets and runs section 2 (with its targets)")
     p.add_argument("--out", default=str(REPO / "results" / "bench_model.txt"),
                    help="also write the output here ('' for none)")
     a = p.parse_args(argv)
@@ -1082,16 +1097,21 @@ def main(argv=None):
     try:
         header(bench)
         out("\n=== 0. inputs (generated; not benchmarked) ===")
-        data = generate(bench, sizes)
+        if args.only == "features":
+            data = generate_feature_sets(bench, sizes)
+        else:
+            data = generate(bench, sizes)
 
-        out("\n=== 1. reading: ASE's reader vs the extxyz C parser ===")
-        section_read(bench, data, sizes)
+            out("\n=== 1. reading: ASE's reader vs the extxyz C parser ===")
+            section_read(bench, data, sizes)
 
         out("\n=== 2. featurisation throughput (in process) ===")
         res = section_features(bench, data, sizes)
         judge_features(bench, res, full)
         data.pop("feature_sets")
         res = None
+        if args.only == "features":
+            return finish(bench, args, t_start)
 
         out(f"\n=== 3a. end to end: ljfit fit --method linear, {sizes['n_ar']} × 32-atom Ar "
             "cells (whole processes) ===")
@@ -1112,15 +1132,7 @@ def main(argv=None):
         out("\n=== 4. the 0.1.0-era seed-style cost function vs one ljfit evaluation ===")
         section_loop(bench, data, sizes)
 
-        if bench.profiles and not args.no_profile:
-            out("\n=== profiles of the missed targets ===")
-            for text in bench.profiles:
-                out("\n" + text)
-
-        kind = "QUICK run: reduced sizes, not judged" if args.quick else "full sizes"
-        out(f"\n=== summary ({kind}; {time.perf_counter() - t_start:.0f} s; load average at "
-            f"end: {load_average()}) ===")
-        out(table(bench.checks, ["target", "measured", "threshold", "status"], align="llll"))
+        return finish(bench, args, t_start)
     finally:
         blas.restore_original_limits()
         if args.keep:
@@ -1130,6 +1142,20 @@ def main(argv=None):
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(bench.out.text())
+
+
+def finish(bench, args, t_start):
+    """The profiles of the missed targets and the summary table; returns the exit code."""
+    out = bench.out
+    if bench.profiles and not args.no_profile:
+        out("\n=== profiles of the missed targets ===")
+        for text in bench.profiles:
+            out("\n" + text)
+
+    kind = "QUICK run: reduced sizes, not judged" if args.quick else "full sizes"
+    out(f"\n=== summary ({kind}; {time.perf_counter() - t_start:.0f} s; load average at "
+        f"end: {load_average()}) ===")
+    out(table(bench.checks, ["target", "measured", "threshold", "status"], align="llll"))
     return 0
 
 

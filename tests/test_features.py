@@ -355,3 +355,305 @@ def test_estimate_of_a_300_atom_cell_at_1e4_angstrom():
                   pbc=True)
     with pytest.raises(FitError, match=r"≈ .*pairs.*TB.*lower --cutoff"):
         compute_features(Dataset([s]), cutoff=1e4)
+
+
+# --------------------------------------------------------------------------------------
+# periodic cells: every path against a brute force over all pairs × all images
+# --------------------------------------------------------------------------------------
+
+
+def brute_force_rows(structure, cutoff, kind="pair", potential=LJ):
+    """Energy sums, force rows and stress rows of one periodic structure by brute force:
+    every ordered pair (i, j) × every lattice translation that could matter (the image
+    list of the double-loop oracle, with its margin), nothing culled before the distance.
+
+    Returns ``{label: (sn, sm, count, fn (3N,), fm (3N,), vn (6,), vm (6,))}``.
+    """
+    from conftest import _image_translations
+
+    n, m = potential.n, potential.m
+    pos = np.asarray(structure.positions, dtype=float)
+    N = len(pos)
+    groups = structure.groups
+    ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    ii, jj = ii.ravel(), jj.ravel()
+    if groups is None:
+        w = 0.5  # both directions, half weight each
+        ordered = np.ones(len(ii), bool)
+    else:
+        w = 1.0
+        ordered = (groups[ii] == 0) & (groups[jj] == 1)
+    ii, jj = ii[ordered], jj[ordered]
+    labels = np.array([pair_label(structure, a, b, kind) for a, b in zip(ii, jj)])
+    volume = abs(np.linalg.det(structure.cell)) if np.all(structure.pbc) else None
+    voigt = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+    out = {}
+    for t in _image_translations(structure, cutoff):
+        d = pos[jj] + t - pos[ii]
+        r2 = np.einsum("pk,pk->p", d, d)
+        keep = (r2 <= cutoff * cutoff) & (r2 > 1e-12)  # not an atom with itself
+        for lab in np.unique(labels[keep]):
+            sel = keep & (labels == lab)
+            r = np.sqrt(r2[sel])
+            dd = d[sel]
+            gn, gm = n * r ** (-n - 2), m * r ** (-m - 2)
+            rows = out.setdefault(lab, [0.0, 0.0, 0.0, np.zeros(3 * N), np.zeros(3 * N),
+                                        np.zeros(6), np.zeros(6)])
+            rows[0] += w * np.sum(r ** -n)
+            rows[1] += w * np.sum(r ** -m)
+            rows[2] += w * np.sum(sel)
+            for f, g in ((rows[3], gn), (rows[4], gm)):
+                for a in range(3):
+                    np.add.at(f, 3 * jj[sel] + a, w * g * dd[:, a])
+                    np.add.at(f, 3 * ii[sel] + a, -w * g * dd[:, a])
+            if volume:
+                for v, (a, b) in enumerate(voigt):
+                    rows[5][v] -= w * np.sum(gn * dd[:, a] * dd[:, b]) / volume
+                    rows[6][v] -= w * np.sum(gm * dd[:, a] * dd[:, b]) / volume
+    return out
+
+
+def _strained(base_cell, frac, rng, strain=0.02, rattle=0.08):
+    cell = np.asarray(base_cell, float) @ (np.eye(3) + rng.uniform(-strain, strain, (3, 3)))
+    return cell, frac @ cell + rng.normal(scale=rattle, size=frac.shape)
+
+
+def _cells_case(case):
+    """(Dataset, cutoff, kind) of one periodic case: several structures of one layout (the
+    batched path stacks them), strained and rattled differently."""
+    import zlib
+
+    from ase.build import bulk, fcc111, molecule
+
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
+    structures = []
+
+    def add(symbols, frac, cell, pbc=True, groups=None, count=2, strain=0.02):
+        for k in range(count):
+            c, p = _strained(cell, frac, rng, strain=strain)
+            structures.append(Structure(f"{case}{k}", symbols, p, cell=c, pbc=pbc,
+                                        groups=groups))
+
+    if case == "fcc108-cubic":  # 15.8 Å: every face, edge and corner image, some atoms each
+        a = bulk("Ar", "fcc", a=5.26, cubic=True).repeat(3)
+        add(a.get_chemical_symbols(), a.get_scaled_positions(), a.cell.array)
+        return Dataset(structures), 8.5, "pair"
+    if case == "fcc256-cubic":  # more than DENSE_MAX_ATOMS, 3.6 cutoff spheres
+        a = bulk("Ar", "fcc", a=5.26, cubic=True).repeat(4)
+        add(a.get_chemical_symbols(), a.get_scaled_positions(), a.cell.array, count=1)
+        return Dataset(structures), 8.5, "pair"
+    if case == "triclinic-ArKr":  # strongly sheared: images found along plane normals
+        cell = np.array([[7.0, 0.0, 0.0], [4.1, 6.2, 0.0], [-2.3, 3.1, 6.6]])
+        frac = rng.uniform(0, 1, (14, 3))
+        add(list(rng.choice(["Ar", "Kr"], 14)), frac, cell, count=3)
+        return Dataset(structures), 9.0, "pair"
+    if case == "tiny-cell-cutoff-3x-cell":  # 2 atoms, 3.2 Å cell: 7³ images, self images
+        cell = np.array([[3.2, 0.0, 0.0], [0.4, 3.3, 0.0], [0.2, -0.3, 3.4]])
+        add(["Ar", "Kr"], np.array([[0.1, 0.2, 0.3], [0.6, 0.55, 0.7]]), cell)
+        return Dataset(structures), 10.0, "pair"
+    if case == "elongated-1x1x6":  # the long axis needs one image, the short ones several
+        a = bulk("Ar", "fcc", a=5.26, cubic=True).repeat((1, 1, 6))
+        add(a.get_chemical_symbols(), a.get_scaled_positions(), a.cell.array)
+        return Dataset(structures), 8.0, "pair"
+    if case == "slab-pbc-TTF":
+        cell = np.diag([8.0, 7.5, 30.0])
+        frac = np.column_stack([rng.uniform(0, 1, (20, 2)), rng.uniform(0.3, 0.6, 20)])
+        add(["Ar"] * 20, frac, cell, pbc=[True, True, False])
+        return Dataset(structures), 7.5, "pair"
+    if case == "wire-pbc-TFF":
+        cell = np.diag([6.0, 20.0, 20.0])
+        frac = np.column_stack([rng.uniform(0, 1, 12), rng.uniform(0.4, 0.6, (12, 2))])
+        add(["Ar", "Kr"] * 6, frac, cell, pbc=[True, False, False])
+        return Dataset(structures), 9.0, "pair"
+    if case in ("interaction-slab-pair", "interaction-slab-site"):
+        slab = fcc111("Au", size=(3, 3, 2), vacuum=None)
+        mol = molecule("CH3OH")
+        top = slab.positions[:, 2].max()
+        cell = slab.cell.array.copy()
+        cell[2, 2] = 25.0
+        for k in range(3):
+            p = mol.positions - mol.positions.mean(0) + [2.5 + k, 1.5, top + 3.0 + 0.4 * k]
+            pos = np.vstack([p, slab.positions + rng.normal(scale=0.03, size=(18, 3))])
+            structures.append(Structure(f"{case}{k}", mol.get_chemical_symbols()
+                                        + slab.get_chemical_symbols(), pos, cell=cell,
+                                        pbc=[True, True, False],
+                                        groups=[0] * len(mol) + [1] * len(slab)))
+        return Dataset(structures), 8.0, "pair" if case.endswith("pair") else "site"
+    if case == "interaction-bulk-TTT":  # groups in a cell periodic along all three axes
+        a = bulk("Ar", "fcc", a=5.26, cubic=True).repeat(2)
+        groups = (np.arange(len(a)) % 3 == 0).astype(int)
+        add(a.get_chemical_symbols(), a.get_scaled_positions(), a.cell.array,
+            groups=groups)
+        return Dataset(structures), 7.0, "pair"
+    raise ValueError(case)
+
+
+CELL_CASES = ["fcc108-cubic", "fcc256-cubic", "triclinic-ArKr", "tiny-cell-cutoff-3x-cell",
+              "elongated-1x1x6", "slab-pbc-TTF", "wire-pbc-TFF", "interaction-slab-pair",
+              "interaction-slab-site", "interaction-bulk-TTT"]
+#: the automatic choice, the batched path forced, vesin's cell list forced
+CELL_PATHS = {"auto": None, "batched": 10**6, "vesin": 0}
+
+
+@pytest.fixture(scope="module")
+def brute_force_cases():
+    """Each case's dataset and its brute-force rows, computed once per module."""
+    cache = {}
+
+    def get(case):
+        if case not in cache:
+            ds, rc, kind = _cells_case(case)
+            cache[case] = ds, rc, kind, [brute_force_rows(s, rc, kind) for s in ds]
+        return cache[case]
+
+    return get
+
+
+@pytest.mark.parametrize("path", list(CELL_PATHS))
+@pytest.mark.parametrize("case", CELL_CASES)
+def test_periodic_features_match_brute_force(brute_force_cases, case, path):
+    """Energy sums, counts, force rows and (fully periodic cells) stress rows of every
+    periodic path against every pair × every image: cubic, triclinic, tiny and elongated
+    cells, cutoffs several times the cell, slabs and wires, interaction energies."""
+    ds, rc, kind, ref = brute_force_cases(case)
+    stress = bool(np.all(ds[0].pbc))
+    f = compute_features(ds, kind=kind, cutoff=rc, forces=True, stress=stress,
+                         dense_max_atoms=CELL_PATHS[path])
+    labels = f.labels
+    assert labels == sorted({lab for r in ref for lab in r},
+                            key=(lambda k: int(k)) if kind == "site" else (lambda k: k))
+    fi = f.force_index()
+    rows = np.concatenate(([0], np.cumsum(f.force_rows)))
+    for s, r in enumerate(ref):
+        for k, lab in enumerate(labels):
+            sn, sm, count, fn, fm, vn, vm = r.get(lab, (0.0, 0.0, 0.0, 0, 0, 0, 0))
+            where = f"{case}, {path} path, structure {s}, slot {lab}"
+            assert f.counts[s, k] == count, where
+            np.testing.assert_allclose(f.sn[s, k], sn, rtol=1e-11, atol=0, err_msg=where)
+            np.testing.assert_allclose(f.sm[s, k], sm, rtol=1e-11, atol=0, err_msg=where)
+            got = f.fn[fi[rows[s]:rows[s + 1]], k], f.fm[fi[rows[s]:rows[s + 1]], k]
+            for g, want in zip(got, (fn, fm)):
+                scale = np.abs(want).max() if np.ndim(want) else 1.0
+                np.testing.assert_allclose(g, want, rtol=0, atol=1e-11 * scale,
+                                           err_msg=where)
+            if stress:
+                for g, want in ((f.vn[6 * s:6 * s + 6, k], vn),
+                                (f.vm[6 * s:6 * s + 6, k], vm)):
+                    scale = np.abs(want).max() if np.ndim(want) else 1.0
+                    np.testing.assert_allclose(g, want, rtol=0, atol=1e-11 * scale,
+                                               err_msg=where)
+
+
+@pytest.mark.parametrize("case", ["fcc108-cubic", "triclinic-ArKr", "interaction-slab-site"])
+@pytest.mark.parametrize("chunk", [1, 97, 5000])
+def test_periodic_chunks_give_the_same_features(brute_force_cases, case, chunk):
+    """Chunks smaller than one image block of one cell (its rows of i in parts), than one
+    cell's home pairs, and several cells per chunk: the same sums."""
+    ds, rc, kind, _ = brute_force_cases(case)
+    ref = compute_features(ds, kind=kind, cutoff=rc, forces=True, dense_max_atoms=10**6)
+    f = compute_features(ds, kind=kind, cutoff=rc, forces=True, dense_max_atoms=10**6,
+                         chunk_pairs=chunk)
+    np.testing.assert_array_equal(f.counts, ref.counts)
+    for a, b in ((f.sn, ref.sn), (f.sm, ref.sm), (f.fn, ref.fn), (f.fm, ref.fm)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("case", ["triclinic-ArKr", "interaction-slab-pair"])
+def test_periodic_force_and_stress_rows_are_derivatives_of_the_sums(brute_force_cases, case):
+    """Finite differences of the batched path's own energy sums: moving atom i changes
+    S^(n) by −X^(n)_i·δ; straining the cell (and the atoms with it) by V·Σ^(n)·ε."""
+    ds, rc, kind, _ = brute_force_cases(case)
+    st = ds[0]
+    kw = dict(kind=kind, cutoff=rc, dense_max_atoms=10**6)
+    f = compute_features(Dataset([st]), forces=True, stress=bool(np.all(st.pbc)), **kw)
+
+    def sums(positions, cell):
+        s = Structure("p", st.symbols, positions, cell=cell, pbc=st.pbc, groups=st.groups)
+        g = compute_features(Dataset([s]), **kw)
+        return np.array([g.sn[0, g.labels.index(lab)] if lab in g.labels else 0.0
+                         for lab in f.labels])
+
+    h = 1e-5
+    for atom in (0, len(st.positions) - 1):
+        for a in range(3):
+            p_plus, p_minus = st.positions.copy(), st.positions.copy()
+            p_plus[atom, a] += h
+            p_minus[atom, a] -= h
+            fd = -(sums(p_plus, st.cell) - sums(p_minus, st.cell)) / (2 * h)
+            np.testing.assert_allclose(f.fn[3 * atom + a], fd, rtol=1e-6,
+                                       atol=1e-6 * np.abs(f.fn).max(),
+                                       err_msg=f"{case}: atom {atom}, axis {a}")
+    if np.all(st.pbc):
+        voigt = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+        vol = abs(np.linalg.det(st.cell))
+        for v, (a, b) in enumerate(voigt):
+            e = np.zeros((3, 3))
+            e[a, b] = e[b, a] = 1e-6 if a == b else 0.5e-6
+            out = [sums(st.positions @ (np.eye(3) + sg * e), st.cell @ (np.eye(3) + sg * e))
+                   for sg in (1, -1)]
+            fd = (out[0] - out[1]) / 2e-6 / vol
+            np.testing.assert_allclose(f.vn[v], fd, rtol=1e-6,
+                                       atol=1e-6 * np.abs(f.vn).max(),
+                                       err_msg=f"{case}: Voigt {v}")
+
+
+def test_cells_small_next_to_the_cutoff_take_the_batched_path(monkeypatch):
+    """The automatic choice: a 256-atom cell at 8.5 Å (3.6 cutoff spheres) is batched, the
+    same cell at 5 Å (17 spheres) goes to vesin; 108 atoms are always batched."""
+    from ljfit.features import batched
+
+    ds, _, _ = _cells_case("fcc256-cubic")
+    taken = []
+    real = batched.neighbour_block
+    monkeypatch.setattr(batched, "neighbour_block",
+                        lambda *a, **k: taken.append("vesin") or real(*a, **k))
+    compute_features(ds, cutoff=8.5)
+    assert taken == []
+    compute_features(ds, cutoff=5.0)
+    assert taken == ["vesin"]
+    taken.clear()
+    compute_features(_cells_case("fcc108-cubic")[0], cutoff=4.0)
+    assert taken == []
+
+
+def test_featurisation_runs_blas_on_one_thread(monkeypatch, cluster_dataset):
+    """The Python API keeps the process's BLAS threads; featurising limits them to one
+    inside (many small products: a second thread only contends) and restores them."""
+    from threadpoolctl import threadpool_info
+
+    from ljfit.features import accumulate
+
+    seen = []
+    real = accumulate.Accumulator.add_dense
+
+    def spy(self, *a, **k):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(accumulate.Accumulator, "add_dense", spy)
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    compute_features(cluster_dataset, forces=True)
+    assert seen and set(seen) == {1}
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+@pytest.mark.parametrize("chunk", [pytest.param(7, id="chunk7"), pytest.param(None, id="default")])
+def test_duplicate_in_a_periodic_group_among_many_geometries(chunk):
+    """Duplicates inside a group of periodic cells are looked for chunk by chunk over the
+    distinct group geometries (a slab rattled in every structure): found in the last one,
+    and named."""
+    rng = np.random.default_rng(9)
+    cell = np.diag([9.0, 9.0, 20.0])
+    structures = []
+    for k in range(6):
+        slab = np.column_stack([rng.uniform(0, 9, (8, 2)), rng.uniform(0, 2, 8)])
+        if k == 5:
+            slab[7] = slab[2] + [9.0 + 3e-4, 0.0, 0.0]  # atom 2's periodic image, 0.3 mÅ off
+        mol = [[4.5, 4.5, 6.0], [5.5, 4.5, 6.0]]
+        structures.append(Structure(f"g{k}", ["C", "O"] + ["Au"] * 8, np.vstack([mol, slab]),
+                                    groups=[0, 0] + [1] * 8, cell=cell,
+                                    pbc=[True, True, False]))
+    kw = {} if chunk is None else {"chunk_pairs": chunk}
+    compute_features(Dataset(structures[:5]), cutoff=6.0, **kw)
+    with pytest.raises(DataError, match="g5"):
+        compute_features(Dataset(structures), cutoff=6.0, **kw)

@@ -483,3 +483,58 @@ def test_shipped_force_example_recovers_its_truth(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())["methods"]["least_squares"]
     assert 0.8 < metrics["reduced_chi2"] < 1.25
     assert metrics["n_force_components"] == 432 and metrics["n_stress_components"] == 144
+
+
+# --------------------------------------------------------------------------------------
+# featurisation: force rows of clusters (the dense path), piece by piece
+# --------------------------------------------------------------------------------------
+
+
+def _cluster_force_rows(structure, cutoff, potential):
+    """X^(n), X^(m) (3N,) per slot label of one cluster, by a loop over its pairs."""
+    from conftest import pair_label, reference_pairs
+
+    n, m = potential.n, potential.m
+    out = {}
+    i, j, d, r, w = reference_pairs(structure, cutoff)
+    for a, b, dd, rr, ww in zip(i, j, d, r, w):
+        fn, fm = out.setdefault(pair_label(structure, a, b),
+                                (np.zeros(3 * structure.n_atoms), np.zeros(3 * structure.n_atoms)))
+        for f, p in ((fn, n), (fm, m)):
+            f[3 * b:3 * b + 3] += ww * p * rr ** (-p - 2) * dd
+            f[3 * a:3 * a + 3] -= ww * p * rr ** (-p - 2) * dd
+    return out
+
+
+@pytest.mark.parametrize("piece", [pytest.param(1, id="one-structure-per-piece"),
+                                   pytest.param(200, id="a-few-per-piece"),
+                                   pytest.param(None, id="default-pieces")])
+@pytest.mark.parametrize("which, cutoff", [pytest.param("arkr", None, id="ArKr-all-pairs"),
+                                           pytest.param("arkr", 5.0, id="ArKr-cut5"),
+                                           pytest.param("adsorbate", None, id="adsorbate")])
+def test_cluster_force_rows_match_the_pair_loop(monkeypatch, which, cutoff, piece):
+    """The dense path's force rows (one sparse product per piece of structures, both
+    targets and three components at once) against a loop over the pairs, for pieces of one
+    structure, of a few, and the default; structures without forces asked in between."""
+    from ljfit.features import accumulate
+
+    if piece is not None:
+        monkeypatch.setattr(accumulate, "_DENSE_PIECE", piece)
+    rng = np.random.default_rng(17)
+    if which == "arkr":
+        symbols = ["Ar", "Kr", "Ar", "Ar", "Kr", "Ar", "Kr"]
+        ds = Dataset([Structure(f"k{k}", symbols, rng.uniform(0, 7, (7, 3)))
+                      for k in range(6)])
+    else:
+        ds = make_adsorbate_dataset(6, rng)
+    flags = np.array([True, True, False, True, True, True])
+    f = ljfit.compute_features(ds, cutoff=cutoff, forces=flags)
+    for s in np.flatnonzero(flags):
+        ref = _cluster_force_rows(ds[s], cutoff, ljfit.LJ)
+        rows = f.force_index([s])
+        for k, lab in enumerate(f.labels):
+            fn, fm = ref.get(lab, (np.zeros(len(rows)), np.zeros(len(rows))))
+            for got, want in ((f.fn[rows, k], fn), (f.fm[rows, k], fm)):
+                np.testing.assert_allclose(got, want, rtol=0,
+                                           atol=1e-12 * max(np.abs(want).max(), 1e-300),
+                                           err_msg=f"{which}, structure {s}, slot {lab}")

@@ -19,11 +19,13 @@ interaction energies, every pair once for total energies; with a cutoff only pai
 
 Two paths produce the pairs (:mod:`ljfit.features.batched`): structures with the same atoms
 in the same order (a molecule over a surface, snapshots of one cell) are stacked and their
-candidate pairs × periodic images computed by broadcasting, then culled at the cutoff before
-any power is taken; large periodic cells (more than ``dense_max_atoms``) go through vesin's
-compiled cell list one cell at a time. Both reduce chunk by chunk with ``np.bincount``, so
-peak memory is set by ``chunk_pairs``, not by the size of the data set. Duplicate atoms
-(closer than :data:`ljfit.dataset.MIN_DISTANCE`) are found from the same distances.
+candidate pairs computed by broadcasting — for periodic cells image by image, each image
+with only the atoms that can reach it — then culled at the cutoff before any power is
+taken; large periodic cells (more than :data:`DENSE_MAX_ATOMS` atoms, unless small next to
+the cutoff sphere) go through vesin's compiled cell list one cell at a time. Both reduce
+chunk by chunk, so peak memory is set by ``chunk_pairs``, not by the size of the data set.
+Duplicate atoms (closer than :data:`ljfit.dataset.MIN_DISTANCE`) are found from the same
+distances. The featuriser's matrix products run on one BLAS thread.
 """
 
 from __future__ import annotations
@@ -37,21 +39,31 @@ from ..errors import FitError
 from ..potentials import LJ, Mie
 from .accumulate import Accumulator
 from .geometry import (
+    MAX_IMAGES,
     check_images,
     check_pair_budget,
     estimate_images,
     estimate_pairs,
+    neighbour_list,
     pair_list,
 )
 from .slots import KINDS, SlotTable, slot_label
 
 __all__ = ["PairFeatures", "compute_features", "concatenate", "pair_list", "slot_label",
-           "KINDS", "DENSE_MAX_ATOMS"]
+           "KINDS", "DENSE_MAX_ATOMS", "BATCHED_MAX_SPHERES"]
 
-#: Periodic cells (and clusters with a cutoff) with more atoms than this take the compiled
-#: neighbour list; smaller ones the batched all-images broadcasting (measured crossover,
-#: ``scripts/bench_model.py``).
+#: Periodic cells (and clusters with a cutoff) of at most this many atoms take the batched
+#: path; larger clusters with a cutoff the compiled neighbour list (vesin), larger cells
+#: too unless they are small next to the cutoff (:data:`BATCHED_MAX_SPHERES`).
 DENSE_MAX_ATOMS = 128
+#: A larger periodic cell whose volume is at most this many cutoff spheres (4/3 π r_c³)
+#: takes the batched path too. The batched path's cost grows with its candidate pairs —
+#: for a large cell the n²/2 pairs of the home cell, about V/(4/3 π r_c³) candidates per
+#: pair inside the cutoff — vesin's with the pairs, except that it slows down three- to
+#: four-fold when the cutoff exceeds about half the cell. Measured (fcc Ar, 32 to 864
+#: atoms, r_c 5 to 14 Å; every cell of up to 128 atoms is faster batched): the batched path
+#: wins below 3.3–5.6 spheres and loses above 6–8.
+BATCHED_MAX_SPHERES = 4.5
 
 
 def _readonly(*arrays):
@@ -316,6 +328,19 @@ def _row_index(rows_per_structure, indices=None) -> np.ndarray:
     return offsets + np.arange(total)
 
 
+_CONTROLLER = []
+
+
+def _one_blas_thread():
+    """A context limiting BLAS to one thread (the controller is made once: finding the
+    loaded BLAS libraries costs a few ms)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
 def _mask(value, n, name) -> np.ndarray:
     if value is None or value is False:
         return np.zeros(n, dtype=bool)
@@ -338,7 +363,7 @@ def compute_features(
     forces=False,
     stress=False,
     chunk_pairs: int = 1 << 18,
-    dense_max_atoms: int = DENSE_MAX_ATOMS,
+    dense_max_atoms: int | None = None,
 ) -> PairFeatures:
     """Per-structure, per-slot pair sums of a dataset (see module docstring).
 
@@ -359,10 +384,11 @@ def compute_features(
     chunk_pairs : int
         Candidate pairs (× periodic images) processed at once; bounds the memory (about 100
         bytes per candidate pair, 250 with forces).
-    dense_max_atoms : int
+    dense_max_atoms : int, optional
         Periodic cells and clusters with a cutoff that have more atoms take the compiled
         neighbour list (vesin), one structure at a time, instead of the batched
-        all-images broadcasting.
+        broadcasting. Default: the measured choice — :data:`DENSE_MAX_ATOMS`, and larger
+        cells too whose volume is at most :data:`BATCHED_MAX_SPHERES` cutoff spheres.
 
     Returns
     -------
@@ -391,32 +417,49 @@ def compute_features(
     stress_mask = _mask(stress, S, "stress")
 
     n_atoms = dataset.n_atoms
-    groups_key, layouts, estimate = {}, [], 0.0
+    groups_key, layouts = {}, []
     for idx, s in enumerate(dataset):
-        if s.periodic and cutoff is None:
-            raise FitError(
-                f"cutoff: {s.name} is periodic; periodic structures need a cutoff "
-                "(e.g. --cutoff 8.5)"
-            )
-        if stress_mask[idx] and not (s.pbc.all() and s.volume > 0):
-            raise FitError(f"stress of {s.name}: needs a cell periodic in all three "
-                           "directions")
         key = (s.symbols, None if s.groups is None else s.groups.tobytes(), s.pbc.tobytes())
         k = groups_key.get(key)
         if k is None:
             k = groups_key[key] = len(layouts)
             layouts.append([])
         layouts[k].append(idx)
-        if s.periodic:
-            estimate += estimate_pairs(s.n_atoms, s.volume, cutoff)
-        else:
-            estimate += 0.5 * s.n_atoms * (s.n_atoms - 1)
+    # the checks and estimates of every cell of a layout at once (one determinant per
+    # structure in Python cost as much as featurising a small cell)
+    estimate, volumes = 0.0, np.zeros(S)
+    for members in layouts:
+        first = dataset[members[0]]
+        if not first.periodic:
+            for idx in members:
+                if stress_mask[idx]:
+                    raise FitError(f"stress of {dataset[idx].name}: needs a cell periodic in "
+                                   "all three directions")
+            estimate += len(members) * 0.5 * first.n_atoms * (first.n_atoms - 1)
+            continue
+        if cutoff is None:
+            raise FitError(
+                f"cutoff: {first.name} is periodic; periodic structures need a cutoff "
+                "(e.g. --cutoff 8.5)"
+            )
+        cells = np.stack([dataset[idx].cell for idx in members])
+        vol = np.abs(np.linalg.det(cells))
+        volumes[members] = vol
+        bad = stress_mask[members] & ~(first.pbc.all() & (vol > 0))
+        if bad.any():
+            raise FitError(f"stress of {dataset[members[int(np.argmax(bad))]].name}: needs a "
+                           "cell periodic in all three directions")
+        estimate += float(np.sum(estimate_pairs(first.n_atoms, vol, cutoff)))
     check_pair_budget(estimate, dataset.path or dataset.name)
     for members in layouts:  # the image list of every cell must fit, too
-        for idx in members:
-            s = dataset[idx]
-            if s.periodic:
-                check_images(estimate_images(s.cell, s.pbc, cutoff), s, cutoff)
+        first = dataset[members[0]]
+        if first.periodic:
+            cells = np.stack([dataset[idx].cell for idx in members])
+            images = estimate_images(cells, first.pbc, cutoff)
+            bad = ~(images <= MAX_IMAGES)
+            if bad.any():
+                k = int(np.argmax(bad))
+                check_images(images[k], dataset[members[k]], cutoff)
 
     table = SlotTable(kind, dataset)
     force_offset = np.full(S, -1, dtype=np.int64)
@@ -425,29 +468,41 @@ def compute_features(
     stress_index = np.full(S, -1, dtype=np.int64)
     stress_index[stress_mask] = np.arange(int(stress_mask.sum()))
     inv_volume = np.zeros(S)
-    if stress_mask.any():
-        inv_volume[stress_mask] = [1.0 / dataset[int(i)].volume
-                                   for i in np.flatnonzero(stress_mask)]
+    inv_volume[stress_mask] = 1.0 / volumes[stress_mask]
     acc = Accumulator(table.n_slots, potential, n_atoms, force_offset, stress_index,
                       inv_volume)
 
-    for members in layouts:
-        first = dataset[members[0]]
-        big = first.n_atoms > dense_max_atoms and (first.periodic or cutoff is not None)
-        if big:
-            for idx in members:
-                neighbour_block(dataset, idx, table, cutoff, acc)
-        else:
-            batched_block(dataset, members, table, cutoff, chunk_pairs, acc)
+    # one BLAS thread: the products here are many and small (or skinny); on a busy machine
+    # a second OpenBLAS thread made the cluster path with forces up to 17× slower
+    with _one_blas_thread():
+        for members in layouts:
+            first = dataset[members[0]]
+            if first.periodic or cutoff is not None:
+                big = first.n_atoms > (DENSE_MAX_ATOMS if dense_max_atoms is None
+                                       else dense_max_atoms)
+                if big and dense_max_atoms is None and first.periodic:
+                    sphere = 4.0 / 3.0 * np.pi * cutoff**3
+                    big = volumes[members].max() > BATCHED_MAX_SPHERES * sphere
+            else:
+                big = False
+            if big:
+                nl = None if cutoff is None else neighbour_list(cutoff)
+                for idx in members:
+                    neighbour_block(dataset, idx, table, cutoff, acc, nl)
+            else:
+                batched_block(dataset, members, table, cutoff, chunk_pairs, acc)
 
     # a slot none of whose pairs is inside the cutoff in any structure has no parameter to
     # fit: drop it, so clusters and periodic cells give the same slots
     keep = acc.count.sum(axis=0) > 0
 
     def columns(a):
-        # boolean column selection leaves the arrays column-major (slot by slot): X @ c is
-        # then an axpy per slot, and energies keep the bits of earlier ljfit versions
-        return None if a is None else a[:, keep]
+        # column-major (slot by slot), as boolean column selection leaves them: X @ c is
+        # then an axpy per slot, and energies keep the bits of earlier ljfit versions. The
+        # accumulator's arrays already are: no copy when every slot is kept.
+        if a is None or keep.all():
+            return a
+        return a[:, keep]
 
     slots = tuple(s for s, k in zip(table.keys, keep) if k)
     site_elements = None

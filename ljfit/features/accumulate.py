@@ -50,6 +50,14 @@ from ..dataset import VOIGT
 
 __all__ = ["Accumulator"]
 
+#: pairs per piece of the force and stress reduction (see Accumulator.add), and entries
+#: per piece of the clusters' force matrix (add_dense)
+_PIECE = 8192
+#: the entries and column pointers of the pieces' incidence matrices (two per pair)
+_SIGNS = np.tile([1.0, -1.0], _PIECE)
+_INDPTR = np.arange(0, 2 * _PIECE + 1, 2, dtype=np.int32)
+_DENSE_PIECE = 1 << 16
+
 
 def _add_rows(target, rows, block):
     """target[rows] += block, with a slice when the rows are one contiguous run."""
@@ -87,15 +95,17 @@ class Accumulator:
         self.stress_index = np.asarray(stress_index, dtype=np.int64)
         self.inv_volume = np.asarray(inv_volume, dtype=float)
         S, K = len(self.n_atoms), self.K
-        self.en, self.em, self.count = (np.zeros((S, K)) for _ in range(3))
+        # column-major, as the features are handed out (see compute_features): no copy at
+        # the end when every slot is kept
+        self.en, self.em, self.count = (np.zeros((S, K), order="F") for _ in range(3))
         self.max_r2 = 0.0  # the largest interacting pair distance², Å²
         n_force_rows = 3 * int(self.n_atoms[self.force_offset >= 0].sum())
         self.fn = self.fm = self.vn = self.vm = None
         if n_force_rows:
-            self.fn, self.fm = np.zeros((n_force_rows, K)), np.zeros((n_force_rows, K))
+            self.fn, self.fm = (np.zeros((n_force_rows, K), order="F") for _ in range(2))
         n_stress = int((self.stress_index >= 0).sum())
         if n_stress:
-            self.vn, self.vm = np.zeros((6 * n_stress, K)), np.zeros((6 * n_stress, K))
+            self.vn, self.vm = (np.zeros((6 * n_stress, K), order="F") for _ in range(2))
 
     @property
     def wants_vectors(self) -> bool:
@@ -158,6 +168,20 @@ class Accumulator:
         _add_rows(self.count, structures, np.bincount(bins, w, size).reshape(G, K))
         if d is None or not self.wants(structures).any():
             return
+        # forces and stress piece by piece, each piece over the structures it touches:
+        # their temporaries (a dozen arrays per pair) then stay small, in memory the
+        # allocator reuses (fresh large arrays cost a page fault per 4 KiB — more than the
+        # arithmetic on them)
+        for p0 in range(0, len(r2), _PIECE):
+            p1 = p0 + _PIECE
+            sl = s_local[p0:p1]
+            lo, hi = int(sl.min()), int(sl.max()) + 1
+            self._add_vectors(structures[lo:hi], sl - lo, slot[p0:p1], r2[p0:p1],
+                              rn[p0:p1], rm[p0:p1], d[p0:p1], i[p0:p1], j[p0:p1])
+
+    def _add_vectors(self, structures, s_local, slot, r2, rn, rm, d, i, j):
+        """Force and stress rows of a piece of :meth:`add` (rn, rm: its r⁻ⁿ, r⁻ᵐ)."""
+        G, K = len(structures), self.K
         # n r⁻ⁿ⁻², m r⁻ᵐ⁻² (times the weight)
         inv2 = 1.0 / r2
         gn = (self.potential.n * inv2) * rn
@@ -165,38 +189,74 @@ class Accumulator:
         if self.fn is not None:
             has, rows = self._force_rows(structures)
             if has.any():
+                from scipy.sparse import csc_matrix  # here: importing it costs ~0.1 s
+
                 local = np.full(G, -1, dtype=np.int64)
                 n_at = self.n_atoms[structures][has]
                 local[has] = np.concatenate(([0], np.cumsum(n_at)[:-1]))
                 base = local[s_local]
-                keep = base >= 0
+                keep = None if has.all() else base >= 0
+                sl = slot
+                if keep is not None:  # pairs of structures whose forces are not asked for
+                    base, sl, dk = base[keep], sl[keep], d[keep]
+                    ii, jj, gnk, gmk = i[keep], j[keep], gn[keep], gm[keep]
+                else:
+                    dk, ii, jj, gnk, gmk = d, i, j, gn, gm
                 n_local = int(n_at.sum())
-                size = 3 * n_local * K
-                bj = ((base + j) * 3) * K + slot
-                bi = ((base + i) * 3) * K + slot
-                for target, g in ((self.fn, gn), (self.fm, gm)):
-                    out = np.zeros(size)
-                    for a in range(3):
-                        v = np.where(keep, g * d[:, a], 0.0)
-                        out += np.bincount(np.where(keep, bj + a * K, 0), v, size)
-                        out -= np.bincount(np.where(keep, bi + a * K, 0), v, size)
-                    _add_rows(target, rows, out.reshape(3 * n_local, K))
+                P = len(gnk)
+                # the incidence of the pairs on (atom, slot), column by column (+1 at j,
+                # −1 at i: a sparse matrix in column form needs no sorting) times the pair
+                # terms of both targets and the three components, (P, 2·3)
+                # int32 indices when they fit: scipy would otherwise make a copy
+                itype = np.int32 if n_local * K < 2**31 else np.int64
+                rows_ij = np.empty((P, 2), dtype=itype)
+                np.add(base, jj, out=rows_ij[:, 0], casting="unsafe")
+                np.add(base, ii, out=rows_ij[:, 1], casting="unsafe")
+                if K > 1:
+                    rows_ij *= K
+                    rows_ij += sl[:, None].astype(itype)
+                incidence = csc_matrix((_SIGNS[:2 * P], rows_ij.ravel(), _INDPTR[:P + 1]),
+                                       shape=(n_local * K, P))
+                w = np.empty((P, 2, 3))
+                np.multiply(gnk[:, None], dk, out=w[:, 0])
+                np.multiply(gmk[:, None], dk, out=w[:, 1])
+                f = incidence @ w.reshape(P, 6)  # (n_local·K, 2·3)
+                f = f.reshape(n_local, K, 2, 3).transpose(2, 0, 3, 1)  # (2, atom, α, slot)
+                _add_rows(self.fn, rows, f[0].reshape(3 * n_local, K))
+                _add_rows(self.fm, rows, f[1].reshape(3 * n_local, K))
         if self.vn is not None:
             has, rows = self._stress_rows(structures)
             if has.any():
                 local = np.full(G, -1, dtype=np.int64)
                 local[has] = np.arange(int(has.sum()))
                 loc = local[s_local]
-                keep = loc >= 0
-                scale = np.where(keep, -self.inv_volume[structures][s_local], 0.0)
-                vb = np.where(keep, loc * 6 * K + slot, 0)
-                size = 6 * int(has.sum()) * K
-                for target, g in ((self.vn, gn), (self.vm, gm)):
-                    gs = g * scale
-                    out = np.zeros(size)
-                    for v, (a, b) in enumerate(VOIGT):
-                        out += np.bincount(vb + v * K, gs * d[:, a] * d[:, b], size)
-                    _add_rows(target, rows, out.reshape(-1, K))
+                keep = None if has.all() else loc >= 0
+                sl, dk, gnk, gmk, sk = slot, d, gn, gm, s_local
+                if keep is not None:
+                    loc, sl, dk, gnk, gmk, sk = (x[keep] for x in (loc, sl, d, gn, gm,
+                                                                  s_local))
+                n_s = int(has.sum())
+                bins = loc * K + sl
+                # d_α d_β in Voigt order, (6, P), shared by both targets
+                dd = np.empty((6, len(bins)))
+                dt = dk.T
+                for v, (a, b) in enumerate(VOIGT):
+                    np.multiply(dt[a], dt[b], out=dd[v])
+                # per (structure, slot): sums over runs of equal bins (pairs come grouped by
+                # structure; a piece with several slots is put in order first)
+                if len(bins) > 1 and not np.all(bins[1:] >= bins[:-1]):
+                    order = np.argsort(bins, kind="stable")
+                    bins, dd, gnk, gmk = bins[order], dd[:, order], gnk[order], gmk[order]
+                starts = np.flatnonzero(np.concatenate(([True], bins[1:] != bins[:-1])))
+                used = bins[starts]
+                # −1/V of each bin's structure, applied to the sums
+                scale = -self.inv_volume[structures][has][used // K]
+                for target, g in ((self.vn, gnk), (self.vm, gmk)):
+                    sums = np.add.reduceat(dd * g, starts, axis=1)  # (6, bins used)
+                    out = np.zeros((n_s * K, 6))
+                    out[used] = sums.T * scale[:, None]
+                    _add_rows(target, rows, out.reshape(n_s, K, 6).transpose(0, 2, 1)
+                              .reshape(-1, K))
 
     def add_dense(self, structures, cols, r2, d, onehot, incidence, inside=None):
         """Add every candidate pair of G structures sharing one pair list.
@@ -212,8 +272,8 @@ class Accumulator:
             Pair vectors r_j − r_i, Å (needed for forces and stress).
         onehot : ndarray, shape (p, K')
             1 where pair p belongs to slot ``cols[k]``.
-        incidence : ndarray, shape (p, n_atoms·K') or None
-            +1 at (p, j·K' + k), −1 at (p, i·K' + k): maps pair terms to forces.
+        incidence : scipy.sparse.csr_matrix, shape (n_atoms·K', p) or None
+            +1 at (j·K' + k, p), −1 at (i·K' + k, p): maps pair terms to forces.
         inside : ndarray of bool, shape (G, p), optional
             Pairs within the cutoff (default: all).
         """
@@ -240,14 +300,24 @@ class Accumulator:
         if self.fn is not None:
             has, rows = self._force_rows(structures)
             if has.any():
-                n_at = incidence.shape[1] // K
-                for target, g in ((self.fn, gn), (self.fm, gm)):
-                    g = g[has]
-                    block = np.empty((int(has.sum()), n_at, 3, K))
-                    for a in range(3):
-                        block[:, :, a, :] = ((g * d[has, :, a]) @ incidence).reshape(
-                            -1, n_at, K)
-                    _add_block(target, rows, cols, block.reshape(-1, K))
+                n_at, p = incidence.shape[0] // K, incidence.shape[1]
+                fgn, fgm, fd = (gn, gm, d) if has.all() else (gn[has], gm[has], d[has])
+                H = len(fgn)
+                # the pair terms of both targets and the three components as the columns of
+                # one matrix (p, 2·3·h), times the incidence: F = Σ over each atom's pairs.
+                # h structures at a time: the matrix stays small (see _PIECE)
+                h_step = max(1, _DENSE_PIECE // (6 * p))
+                out = np.empty((2, H, n_at, 3, K))
+                for h0 in range(0, H, h_step):
+                    h1 = min(H, h0 + h_step)
+                    w = np.empty((p, 2, 3, h1 - h0))
+                    for t, g in enumerate((fgn[h0:h1].T, fgm[h0:h1].T)):
+                        for a in range(3):
+                            np.multiply(g, fd[h0:h1, :, a].T, out=w[:, t, a, :])
+                    prod = incidence @ w.reshape(p, -1)  # (n_at·K, 2·3·h)
+                    out[:, h0:h1] = prod.reshape(n_at, K, 2, 3, -1).transpose(2, 4, 0, 3, 1)
+                _add_block(self.fn, rows, cols, out[0].reshape(-1, K))
+                _add_block(self.fm, rows, cols, out[1].reshape(-1, K))
         if self.vn is not None:
             has, rows = self._stress_rows(structures)
             if has.any():

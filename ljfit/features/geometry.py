@@ -12,9 +12,9 @@ import numpy as np
 from ..dataset import GROUP_A, GROUP_B
 from ..errors import FitError
 
-__all__ = ["image_shifts", "wrapped_positions", "pair_list", "neighbour_pairs",
-           "estimate_pairs", "estimate_images", "check_images", "check_pair_budget",
-           "MAX_PAIRS", "MAX_IMAGES"]
+__all__ = ["image_shifts", "wrapped_positions", "wrapped_fractional", "plane_distances",
+           "pair_list", "neighbour_list", "neighbour_pairs", "estimate_pairs", "estimate_images", "check_images",
+           "check_pair_budget", "MAX_PAIRS", "MAX_IMAGES"]
 
 #: More interacting pairs (over the whole data set) than this are refused up front: at a few
 #: million pairs per second they would take hours.
@@ -62,32 +62,53 @@ def wrapped_positions(pos, cells, pbc):
     pbc = np.asarray(pbc, dtype=bool)
     if not pbc.any():
         return pos
+    return wrapped_fractional(pos, cells, pbc)[0]
+
+
+def wrapped_fractional(pos, cells, pbc):
+    """Positions (g, n, 3) wrapped into their cells along the periodic axes, and their
+    fractional coordinates (in [0, 1) along the periodic axes, up to rounding).
+
+    Returns
+    -------
+    wrapped : ndarray, shape (g, n, 3)
+        Å.
+    frac : ndarray, shape (g, n, 3)
+        ``wrapped = frac @ cell``.
+    """
+    pbc = np.asarray(pbc, dtype=bool)
     frac = np.linalg.solve(np.transpose(cells, (0, 2, 1)), np.transpose(pos, (0, 2, 1)))
     frac = np.transpose(frac, (0, 2, 1))  # (g, n, 3): pos = frac @ cell
     frac[..., pbc] %= 1.0
-    return np.einsum("gnk,gkl->gnl", frac, cells)
+    return np.einsum("gnk,gkl->gnl", frac, cells), frac
 
 
-def estimate_pairs(n_atoms, volume, cutoff) -> float:
+def estimate_pairs(n_atoms, volume, cutoff):
     """Expected number of pairs within ``cutoff`` of a periodic cell of ``n_atoms`` atoms and
-    ``volume`` Å³ at uniform density: N² (4/3 π r_c³) / (2V) (every pair once)."""
+    ``volume`` Å³ at uniform density: N² (4/3 π r_c³) / (2V) (every pair once). Arrays of
+    cells give an array."""
     if cutoff is None:
         return 0.5 * n_atoms * (n_atoms - 1)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", divide="ignore"):
         sphere = 4.0 / 3.0 * math.pi * np.float64(cutoff) ** 3
-    return float(0.5 * n_atoms * n_atoms * sphere / volume)
+        out = 0.5 * np.asarray(n_atoms, float) ** 2 * sphere / np.asarray(volume, float)
+    return float(out) if out.ndim == 0 else out
 
 
-def estimate_images(cell, pbc, cutoff) -> float:
+def estimate_images(cell, pbc, cutoff):
     """Periodic images within ``cutoff`` a cell's atoms must be paired with: the product
-    over periodic axes of 2·ceil(r_c/h_k) + 1 (h_k: distance between lattice planes)."""
+    over periodic axes of 2·ceil(r_c/h_k) + 1 (h_k: distance between lattice planes).
+    ``cell`` (3, 3) gives a float, a stack (g, 3, 3) an array (g,)."""
+    one = np.ndim(cell) == 2
+    n = 1 if one else len(cell)
     if cutoff is None or not np.any(pbc):
-        return 1.0
-    h = plane_distances(cell)[0]
-    with np.errstate(over="ignore"):
+        return 1.0 if one else np.ones(n)
+    h = plane_distances(cell)
+    with np.errstate(over="ignore", divide="ignore"):
         reach = np.where(np.asarray(pbc, bool), 2.0 * np.ceil(np.float64(cutoff) / h) + 1.0,
                          1.0)
-        return float(np.prod(reach))
+        out = np.prod(reach, axis=1)
+    return float(out[0]) if one else out
 
 
 def _power(x: float) -> str:
@@ -122,22 +143,38 @@ def check_pair_budget(n_pairs: float, where: str = "") -> None:
             f"cutoff: {count}{' in ' + where if where else ''} ({size}); lower --cutoff")
 
 
-def neighbour_pairs(positions, cell, pbc, cutoff):
+def neighbour_list(cutoff):
+    """vesin's half neighbour list for ``cutoff``, one thread: the pair order (and so every
+    floating-point sum) is then reproducible."""
+    from vesin import NeighborList
+
+    return NeighborList(cutoff=float(cutoff), full_list=False, n_threads=1)
+
+
+def neighbour_pairs(positions, cell, pbc, cutoff, nl=None):
     """Every pair within ``cutoff`` once (half list), from vesin's compiled cell list.
+
+    Parameters
+    ----------
+    nl : vesin.NeighborList, optional
+        A list made by :func:`neighbour_list` for this cutoff, reused: the arrays returned
+        are then its own buffers (no copy, no fresh memory), valid until its next use.
 
     Returns
     -------
     i, j : ndarray of int, shape (P,)
+        int64, or vesin's uint64 when ``nl`` is given.
     d : ndarray, shape (P, 3)
         r_j + S·cell − r_i, Å. An atom with its own image appears once per ±S pair.
     """
-    from vesin import NeighborList
-
-    # one thread: the pair order (and so every floating-point sum) is then reproducible
-    nl = NeighborList(cutoff=float(cutoff), full_list=False, n_threads=1)
+    reuse = nl is not None
+    if not reuse:
+        nl = neighbour_list(cutoff)
     i, j, d = nl.compute(points=np.asarray(positions, dtype=float),
                          box=np.asarray(cell, dtype=float),
-                         periodic=[bool(p) for p in pbc], quantities="ijD")
+                         periodic=[bool(p) for p in pbc], quantities="ijD", copy=not reuse)
+    if reuse:
+        return i, j, d
     return i.astype(np.int64), j.astype(np.int64), d
 
 
