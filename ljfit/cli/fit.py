@@ -76,7 +76,7 @@ def cmd_fit(args) -> int:
     quiet = bool(args.quiet)
     progress = False if quiet else None
     read_opts = _reading_options(args)
-    protect = _input_paths(args)
+    protect = _input_paths(args, every_file=False)  # --out is a folder
     notes = []
     with _Captured() as captured:
         jobs = args.jobs or 1
