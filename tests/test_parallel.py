@@ -12,6 +12,7 @@ from ase.build import bulk
 from ase.calculators.lj import LennardJones
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
+from conftest import make_adsorbate_dataset, make_cluster_dataset
 
 import ljfit
 from ljfit import parallel
@@ -133,3 +134,51 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
                  "tcp://127.0.0.1:9", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "scheduler" in err[0], err
+
+
+def _joined_copies(ds, edges):
+    """The structures of ``ds`` cut at ``edges``, each piece pickled and loaded apart (as
+    the parts of --jobs come back: one copy of a layout's symbols and groups per piece)."""
+    import pickle
+
+    pieces = [pickle.loads(pickle.dumps(ds.structures[a:b]))
+              for a, b in zip([0, *edges], [*edges, len(ds)])]
+    return ljfit.Dataset([s for p in pieces for s in p], path=ds.path, layout=ds.layout,
+                         energy_unit=ds.energy_unit, group_mode=ds.group_mode, name=ds.name)
+
+
+def _layouts_by_value(ds):
+    """The distinct layouts the plain way (every structure compared by value)."""
+    seen: dict = {}
+    for s in ds:
+        seen.setdefault((s.symbols, None if s.groups is None else s.groups.tobytes()), s)
+    return list(seen)
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda: ljfit.read_dataset(EXAMPLE), id="seed-folder"),
+    pytest.param(lambda: make_adsorbate_dataset(9, molecule="CH3OH|H2O|CH3OH"),
+                 id="mixed-molecules"),
+    pytest.param(lambda: make_cluster_dataset(7), id="clusters-total"),
+])
+def test_dataset_summaries_cached_and_equal_for_joined_copies(make):
+    ds = make()
+    joined = _joined_copies(ds, [2, 5])
+    for d in (ds, joined):
+        keys = [(s.symbols, None if s.groups is None else s.groups.tobytes())
+                for s in d._distinct_layouts()]
+        assert keys == _layouts_by_value(d)
+        np.testing.assert_array_equal(d.n_atoms, [s.n_atoms for s in d])
+        elements, counts = d.compositions()
+        assert elements == sorted({e for s in d for e in s.symbols})
+        np.testing.assert_array_equal(
+            counts, [[s.symbols.count(e) for e in elements] for s in d])
+        np.testing.assert_array_equal(d.has_forces, [s.forces is not None for s in d])
+    assert joined.summary() == ds.summary() and joined.describe() == ds.describe()
+    # the arrays handed out are copies: changing one leaves the dataset as it was
+    n = ds.n_atoms
+    n[:] = -1
+    ds.has_forces[:] = True
+    ds.compositions()[1][:] = -1
+    assert ds.summary() == joined.summary()
+    np.testing.assert_array_equal(ds.n_atoms, joined.n_atoms)
