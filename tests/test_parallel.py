@@ -13,16 +13,21 @@ from ase.calculators.lj import LennardJones
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 from conftest import make_adsorbate_dataset, make_cluster_dataset
+from test_io import write_seed
 
 import ljfit
 from ljfit import parallel
 from ljfit.cli import main
+from ljfit.errors import DataError
 from ljfit.features import compute_features, concatenate
+from ljfit.io import seed as io_seed
+from ljfit.io.seed import list_seed_folder
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "example"
 
 READ = dict(layout="auto", n_substrate=None, groups="auto", energy_key="energy",
             energy_unit="eV", energies_csv=None, force_key="forces", stress_key="stress")
+FEATURES = dict(kind="pair", potential=ljfit.LJ, cutoff=None, shift=False)
 
 
 def _argon_file(path, n=12, seed=0):
@@ -182,3 +187,59 @@ def test_dataset_summaries_cached_and_equal_for_joined_copies(make):
     ds.compositions()[1][:] = -1
     assert ds.summary() == joined.summary()
     np.testing.assert_array_equal(ds.n_atoms, joined.n_atoms)
+
+
+# -- the substrate/surface folder, listed once (on the client) --------------------------------
+
+
+def _seed_folder(tmp_path, numbers=(1, 2, 3, 5, 10, 11)):
+    folder = write_seed(tmp_path / "seed", numbers)
+    for junk in ("notes.txt", "p_x.xyz", "p_3.xyz.bak", "p_2_extended.xyz~", "q_1.xyz"):
+        (folder / junk).write_text("not a structure\n")
+    return folder
+
+
+def test_seed_listing_in_one_pass_equals_the_sorted_walk(tmp_path):
+    folder = _seed_folder(tmp_path)
+    with pytest.warns(UserWarning, match="missing p_4, p_6, p_7, p_8, p_9"):
+        fast = list_seed_folder(folder, str(folder), None, False, True)
+    assert fast[0] == [1, 2, 3, 5, 10, 11]
+    assert (fast[1], fast[2]) == io_seed._scan_sorted(folder, str(folder))
+    blocks = [io_seed.listing_block(fast, k, 4) for k in range(4)]
+    assert [n for b in blocks for n in b[0]] == fast[0]
+    assert all(set(b[1]) == set(b[0]) == set(b[2]) for b in blocks)
+
+
+def _link_loop(folder):
+    (folder / "p_2.xyz").unlink()
+    (folder / "p_2.xyz").symlink_to("p_2.xyz")
+
+
+LISTING_PROBLEMS = [
+    pytest.param(lambda d: (d / "p_01.xyz").write_text((d / "p_1.xyz").read_text()),
+                 "carry the same number 1", id="one-number-twice"),
+    pytest.param(lambda d: ((d / "p_3_extended.xyz").unlink(),
+                            (d / "p_3_extended.xyz").mkdir()),
+                 "p_3_extended.xyz: a folder", id="folder"),
+    pytest.param(_link_loop, "p_2.xyz: a symbolic link loop", id="link-loop"),
+    pytest.param(lambda d: (d / "p_5.xyz").unlink(), "no partner p_5.xyz", id="unpaired"),
+    pytest.param(lambda d: (d / "p_99999999999.xyz").write_text("1\nenergy 0\nH 0 0 0\n"),
+                 "absurdly large", id="absurd-number"),
+]
+
+
+@pytest.mark.parametrize("edit, words", LISTING_PROBLEMS)
+def test_seed_listing_problems_named_as_by_the_sorted_walk(tmp_path, monkeypatch, edit,
+                                                           words):
+    folder = _seed_folder(tmp_path)
+    edit(folder)
+    with pytest.raises(DataError) as fast:
+        ljfit.read_dataset(folder)
+    assert words in str(fast.value)
+    with pytest.raises(DataError) as parts:
+        parallel.featurise([str(folder)], READ, FEATURES, jobs=2)
+    with monkeypatch.context() as m:  # the walk in natural order, file by file
+        m.setattr(io_seed, "_scan_names", lambda folder: None)
+        with pytest.raises(DataError) as walked:
+            ljfit.read_dataset(folder)
+    assert str(fast.value) == str(walked.value) == str(parts.value)

@@ -23,7 +23,7 @@ from .common import (
     excerpt,
     path_problem,
 )
-from .paths import _SEED_EXT, _SEED_SUB
+from .paths import _SEED_EXT, _SEED_NAME, _SEED_SUB
 
 # -- the seed layout -------------------------------------------------------------------------
 
@@ -191,23 +191,41 @@ def _gaps(numbers: list, show: int = 20) -> tuple:
     return count, first
 
 
-def _read_seed_folder(
-    folder: Path,
-    display: str,
-    n_substrate: int | None,
-    csv_energies: dict | None,
-    csv_name: str,
-    factor: float,
-    require_energies: bool,
-    part: tuple | None = None,
-) -> list[Structure]:
-    """Every p_N pair of a folder, in numeric order (gaps warned, unpaired files rejected);
-    with ``part=(k, n)`` only the k-th of n contiguous blocks of them."""
+def _scan_names(folder: Path) -> tuple | None:
+    """({N: p_N.xyz}, {N: p_N_extended.xyz}) of a folder in one pass over its entries, in
+    no particular order; None when any p_N name needs a closer look (two names with one N,
+    an entry that is no regular file, an N of 10 digits or more): :func:`_scan_sorted`
+    then finds the first problem in natural order and names it."""
+    subs: dict[int, str] = {}
+    exts: dict[int, str] = {}
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                name = entry.name
+                if not name.startswith("p_"):
+                    continue
+                m = _SEED_NAME.match(name)
+                if m is None:
+                    continue
+                digits = m.group(1)
+                table = exts if m.group(2) else subs
+                n = int(digits) if len(digits) < 10 else -1
+                # is_file() is answered from the directory entry for a regular file (no
+                # stat of each of 64 000 files); links are followed as path_problem does
+                if n < 0 or n in table or not entry.is_file():
+                    return None
+                table[n] = name
+    except OSError:
+        return None
+    return subs, exts
+
+
+def _scan_sorted(folder: Path, display: str) -> tuple:
+    """({N: p_N.xyz}, {N: p_N_extended.xyz}) of a folder, its p_N entries visited in
+    natural order, raising at the first that is no regular file or repeats a number."""
     subs: dict[int, str] = {}
     exts: dict[int, str] = {}
     with os.scandir(folder) as it:
-        # natural order among the p_N files only (a 64 000-file folder: sorting every entry
-        # by a regex-split key cost more than reading the files)
         entries = sorted((e for e in it if e.name.startswith("p_")),
                          key=lambda e: _seed_order(e.name))
     for entry in entries:
@@ -227,6 +245,35 @@ def _read_seed_folder(
                     f"{table[n]} and {entry.name} carry the same number {n}", display
                 )
             table[n] = entry.name
+    return subs, exts
+
+
+def list_seed_folder(folder: Path, display: str, n_substrate: int | None, have_csv: bool,
+                     require_energies: bool) -> tuple:
+    """The p_N pairs of a substrate/surface folder, checked: gaps in the numbering warned,
+    unpaired files rejected.
+
+    Parameters
+    ----------
+    folder : Path
+    display : str
+        The folder as the user named it (for messages).
+    n_substrate : int, optional
+        Substrate atoms per structure; with it (and energies from a CSV file when they are
+        required) a p_N_extended.xyz needs no p_N.xyz.
+    have_csv : bool
+        The energies come from a CSV file.
+    require_energies : bool
+
+    Returns
+    -------
+    (list of int, dict, dict)
+        The numbers N in order, and the file names by N: ``{N: "p_N.xyz"}``,
+        ``{N: "p_N_extended.xyz"}``. :func:`_read_seed_folder` reads them (or a block of
+        them: parallel parts are handed their slice, the folder is listed once).
+    """
+    scanned = _scan_names(folder)
+    subs, exts = scanned if scanned is not None else _scan_sorted(folder, display)
     numbers = sorted(set(subs) | set(exts))
     if not numbers:
         raise DataError("no p_N.xyz / p_N_extended.xyz files in the folder", display)
@@ -238,7 +285,7 @@ def _read_seed_folder(
                 os.path.join(display, subs[n]),
             )
     orphans = [n for n in numbers if n not in subs]
-    if orphans and (n_substrate is None or (require_energies and csv_energies is None)):
+    if orphans and (n_substrate is None or (require_energies and not have_csv)):
         n = orphans[0]
         raise DataError(
             f"no partner p_{n}.xyz in the folder (it holds the energy and the substrate "
@@ -252,11 +299,40 @@ def _read_seed_folder(
             f"{display}: numbering has gaps, missing {shown} ({n_gaps} number(s)); "
             f"read {len(numbers)} structures",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+    return numbers, subs, exts
 
-    if part is not None:
-        numbers = numbers[_block(len(numbers), *part)]
+
+def listing_block(listing: tuple, k: int, parts: int) -> tuple:
+    """The k-th of ``parts`` contiguous blocks of a :func:`list_seed_folder` listing (its
+    file names only: what a parallel part needs to read, and to send)."""
+    numbers, subs, exts = listing
+    mine = numbers[_block(len(numbers), k, parts)]
+    return (mine, {n: subs[n] for n in mine if n in subs}, {n: exts[n] for n in mine})
+
+
+def _read_seed_folder(
+    folder: Path,
+    display: str,
+    n_substrate: int | None,
+    csv_energies: dict | None,
+    csv_name: str,
+    factor: float,
+    require_energies: bool,
+    part: tuple | None = None,
+    listing: tuple | None = None,
+) -> list[Structure]:
+    """Every p_N pair of a folder, in numeric order (gaps warned, unpaired files rejected);
+    with ``part=(k, n)`` only the k-th of n contiguous blocks of them; with ``listing``
+    (from :func:`list_seed_folder`, or a block of one) those files, without listing the
+    folder again."""
+    if listing is None:
+        listing = list_seed_folder(folder, display, n_substrate, csv_energies is not None,
+                                   require_energies)
+        if part is not None:
+            listing = listing_block(listing, *part)
+    numbers, subs, exts = listing
     structures = _bulk_structures(folder, display, numbers, subs, exts, n_substrate,
                                   csv_energies, csv_name, factor, require_energies)
     if structures is None:  # something is off: read file by file for the exact message
