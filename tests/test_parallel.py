@@ -243,3 +243,54 @@ def test_seed_listing_problems_named_as_by_the_sorted_walk(tmp_path, monkeypatch
         with pytest.raises(DataError) as walked:
             ljfit.read_dataset(folder)
     assert str(fast.value) == str(walked.value) == str(parts.value)
+
+
+def _mixed_seed_folder(folder, n=11, seed=3):
+    """p_N pairs of three molecules over two or three Ar atoms (several layouts, several
+    atom counts), energies in the comment lines and in energies.csv."""
+    rng = np.random.default_rng(seed)
+    molecules = [("O", "H", "H"), ("C", "O"), ("H", "H")]
+    folder.mkdir()
+    rows = ["name,energy"]
+    for k in range(1, n + 1):
+        mol = molecules[k % 3]
+        surface = ("Ar",) * (2 + k % 2)
+        sub = rng.uniform(-1.0, 1.0, (len(mol), 3)) + [0.0, 0.0, 4.0]
+        surf = np.column_stack([3.8 * np.arange(len(surface)), np.zeros((len(surface), 2))])
+        lines = [f"{s} {x:.8f} {y:.8f} {z:.8f}\n"
+                 for s, (x, y, z) in zip(mol + surface, np.vstack([sub, surf]))]
+        energy = float(rng.normal(-0.1, 0.05))
+        (folder / f"p_{k}.xyz").write_text(f"{len(mol)}\nenergy {energy:.10f}\n"
+                                           + "".join(lines[:len(mol)]))
+        (folder / f"p_{k}_extended.xyz").write_text("".join(lines))
+        rows.append(f"p_{k},{2 * energy:.10f}")
+    (folder / "energies.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def _rows(ds):
+    return [(s.name, s.symbols, s.positions.tobytes(), s.energy, s.groups.tobytes(),
+             s.source, s.first_line, s.weight) for s in ds]
+
+
+@pytest.mark.parametrize("options", [
+    pytest.param({}, id="plain"),
+    pytest.param({"energy_unit": "kcal/mol"}, id="kcal-per-mol"),
+    pytest.param({"energies_csv": "energies.csv"}, id="energies-csv"),
+    pytest.param({"groups": "first:2"}, id="first-2"),
+])
+def test_seed_bulk_reader_equals_the_line_by_line_reader(tmp_path, monkeypatch, options):
+    folder = _mixed_seed_folder(tmp_path / "mixed")
+    if "energies_csv" in options:
+        options = dict(options, energies_csv=folder / options["energies_csv"])
+    bulk = ljfit.read_dataset(folder, **options)
+    assert len(bulk._distinct_layouts()) == 6
+    with monkeypatch.context() as m:
+        m.setattr(io_seed, "_bulk_structures", lambda *a, **k: None)
+        lines = ljfit.read_dataset(folder, **options)
+    assert _rows(bulk) == _rows(lines)
+    # structures of one layout share one symbols tuple and one groups array
+    for s in bulk:
+        first = next(t for t in bulk._distinct_layouts() if t.symbols == s.symbols
+                     and np.array_equal(t.groups, s.groups))
+        assert s.symbols is first.symbols and s.groups is first.groups
