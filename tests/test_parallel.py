@@ -4,6 +4,7 @@ dask.distributed cluster (--scheduler) give the serial results to 1e-12."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from ase.calculators.lj import LennardJones
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 from conftest import make_adsorbate_dataset, make_cluster_dataset
-from test_io import write_seed
+from test_io import MALFORMED, write_seed
 
 import ljfit
 from ljfit import parallel
@@ -101,6 +102,12 @@ def _compare(a, b):
     pred_a = (a / "predictions.csv").read_text().splitlines()
     pred_b = (b / "predictions.csv").read_text().splitlines()
     assert pred_a[0] == pred_b[0] and len(pred_a) == len(pred_b)
+    for row_a, row_b in zip(pred_a[1:], pred_b[1:]):
+        name_a, *x = row_a.split(",")
+        name_b, *y = row_b.split(",")
+        assert name_a == name_b
+        np.testing.assert_allclose(np.array(x, float), np.array(y, float), rtol=1e-12,
+                                   atol=1e-15, err_msg=name_a)
 
 
 def test_cli_jobs_2_equals_serial(tmp_path):
@@ -294,3 +301,139 @@ def test_seed_bulk_reader_equals_the_line_by_line_reader(tmp_path, monkeypatch, 
         first = next(t for t in bulk._distinct_layouts() if t.symbols == s.symbols
                      and np.array_equal(t.groups, s.groups))
         assert s.symbols is first.symbols and s.groups is first.groups
+
+
+# -- --jobs N on the command line: the serial results, whatever the input -------------------
+
+
+def _gappy_weighted_seed(tmp_path):
+    """The example's structures renumbered with gaps, energies and weights from a CSV file
+    in which the first quarter (all of --jobs 2's first part) weighs 0."""
+    folder = tmp_path / "gappy"
+    folder.mkdir()
+    rows = ["name,energy,weight"]
+    for k, src in enumerate(sorted(EXAMPLE.glob("p_*_extended.xyz"),
+                                   key=lambda p: int(p.name.split("_")[1]))):
+        n = int(src.name.split("_")[1])
+        m = 3 * n + (n % 2)  # gaps everywhere
+        (folder / f"p_{m}_extended.xyz").write_text(src.read_text())
+        sub = (EXAMPLE / f"p_{n}.xyz").read_text()
+        (folder / f"p_{m}.xyz").write_text(sub)
+        energy = float(sub.splitlines()[1].split()[1])
+        rows.append(f"p_{m},{energy!r},{0 if k < 10 else 1 + k % 3}")
+    (tmp_path / "e.csv").write_text("\n".join(rows) + "\n")
+    return [str(folder), "--energies-csv", str(tmp_path / "e.csv")]
+
+
+def _tagged_files(tmp_path, tagged=(0, 1, 2, 3, 4)):
+    """Five extxyz files of Ar-Kr dimers, tagged (groups from tags) in the files
+    ``tagged``."""
+    from ase import Atoms
+
+    folder = tmp_path / "dimers"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for f in range(5):
+        frames = []
+        for k in range(4):
+            d = rng.uniform(3.0, 5.0)
+            a = Atoms("ArKr", positions=[[0, 0, 0], [d, 0, 0]],
+                      tags=[0, 1] if f in tagged else [0, 0])
+            a.calc = SinglePointCalculator(a, energy=4 * 0.012 * ((3.5 / d) ** 12
+                                                                  - (3.5 / d) ** 6))
+            frames.append(a)
+        write(folder / f"run{f}.extxyz", frames, format="extxyz")
+    return [str(folder)]
+
+
+CLI_CASES = [
+    pytest.param(lambda t: [str(_argon_file(t / "ar.extxyz")), "--cutoff", "6", "--shift"],
+                 id="one-file-forces-stress"),
+    pytest.param(lambda t: [str(EXAMPLE)], id="seed-example"),
+    pytest.param(lambda t: [str(EXAMPLE), "--scope", "per-site"], id="seed-per-site"),
+    pytest.param(_gappy_weighted_seed, id="seed-gaps-csv-weights"),
+    pytest.param(_tagged_files, id="files-tags"),
+    pytest.param(lambda t: [*_tagged_files(t, tagged=()), "--groups", "all"],
+                 id="files-total-energies"),
+    pytest.param(lambda t: [str(EXAMPLE), str(EXAMPLE / "../example_tags")],
+                 id="two-paths"),
+]
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+@pytest.mark.parametrize("make", CLI_CASES)
+def test_cli_jobs_equals_serial(tmp_path, make, jobs):
+    given = make(tmp_path)
+    base = ["fit", *given, "--method", "linear,least_squares", "--no-plots", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "serial")]) == 0
+    assert main([*base, "--out", str(tmp_path / "jobs"), "--jobs", str(jobs)]) == 0
+    _compare(tmp_path / "serial", tmp_path / "jobs")
+    for name in ("predictions_forces.csv", "predictions_stress.csv"):
+        if (tmp_path / "serial" / name).exists():
+            assert (tmp_path / "jobs" / name).read_text() == \
+                (tmp_path / "serial" / name).read_text()
+    # what the report says of the data is the same (the fits agree to rounding, which
+    # may end least_squares an iteration earlier or later)
+    assert _dataset_section(tmp_path / "jobs") == _dataset_section(tmp_path / "serial")
+    assert json.loads((tmp_path / "jobs" / "metrics.json").read_text())["dataset"] == \
+        json.loads((tmp_path / "serial" / "metrics.json").read_text())["dataset"]
+
+
+def _dataset_section(folder):
+    text = (folder / "report.md").read_text()
+    return text.split("## Dataset", 1)[1].split("\n## ", 1)[0]
+
+
+# -- bad input: the error serial reading gives, naming the file and line ----------------------
+
+
+@pytest.mark.parametrize("build, where, word", MALFORMED)
+def test_parts_raise_the_serial_error(tmp_path, build, where, word):
+    path, kwargs = build(tmp_path)
+    options = dict(READ, **{k: str(v) if isinstance(v, Path) else v
+                            for k, v in kwargs.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError) as serial:
+            ljfit.read_dataset(path, **options)
+        with pytest.raises(DataError) as parts:
+            parallel.featurise([str(path)], options, FEATURES, jobs=2)
+    assert str(parts.value) == str(serial.value)
+
+
+def test_cli_jobs_bad_line_is_one_error_line_naming_it(tmp_path, capsys):
+    folder = _seed_folder(tmp_path, numbers=range(1, 13))
+    lines = (folder / "p_11_extended.xyz").read_text().splitlines(keepends=True)
+    lines[3] = "Ar 0 zero 0\n"
+    (folder / "p_11_extended.xyz").write_text("".join(lines))
+    code = main(["fit", str(folder), "--out", str(tmp_path / "o"), "--jobs", "2", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "p_11_extended.xyz:4" in err[0] and "not three numbers" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_parts_warn_gaps_once_and_check_the_weights_of_the_whole(tmp_path):
+    folder = _seed_folder(tmp_path, numbers=[1, 2, 3, 4, 7, 8, 9, 10])
+    rows = [f"p_{n},{-0.1 * n},{0 if n < 4 else 1}" for n in [1, 2, 3, 4, 7, 8, 9, 10]]
+    csv = tmp_path / "w.csv"
+    csv.write_text("name,energy,weight\n" + "\n".join(rows) + "\n")
+    options = dict(READ, energies_csv=str(csv))
+    with pytest.warns(UserWarning, match="missing p_5, p_6") as caught:
+        ds, _, messages = parallel.featurise([str(folder)], options, FEATURES, jobs=2)
+    assert len([w for w in caught if "gaps" in str(w.message)]) == 1 and messages == []
+    np.testing.assert_array_equal(ds.weights, [0, 0, 0, 1, 1, 1, 1, 1])
+    csv.write_text(csv.read_text().replace(",1\n", ",0\n"))
+    with pytest.warns(UserWarning, match="gaps"), pytest.raises(DataError) as err:
+        parallel.featurise([str(folder)], options, FEATURES, jobs=2)
+    assert "every structure has weight 0" in str(err.value) and str(folder) in str(err.value)
+
+
+def test_a_worker_error_stops_the_other_parts(tmp_path):
+    folder = _seed_folder(tmp_path, numbers=range(1, 41))
+    (folder / "p_1_extended.xyz").write_text("Ar 0 zero 0\n")
+    with pytest.raises(DataError, match=r"p_1_extended.xyz:1"):
+        with parallel.submit([str(folder)], READ, FEATURES, jobs=2) as parts:
+            assert parts.runner.pool is not None
+            parts.result()
+    assert parts.runner.pool is None  # shut down, the parts not started yet dropped
