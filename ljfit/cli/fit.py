@@ -57,17 +57,14 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def cmd_fit(args) -> int:
-    from .. import uncertainty
-    from ..fitting import auto_options, fit, methods_for
-    from ..report import (
-        MAX_PROFILE_PARAMETERS,
-        FitRun,
-        claim_output_dir,
-        summary_text,
-        write_results,
-    )
+def _import_fit_and_report() -> None:
+    """Import what fitting and writing the results need (scipy.optimize, ~0.5 s); with
+    --jobs/--scheduler while the parts are read elsewhere."""
+    from .. import report, uncertainty  # noqa: F401
+    from ..fitting import fit  # noqa: F401
 
+
+def cmd_fit(args) -> int:
     t0 = time.perf_counter()
     if not args.no_plots:
         import matplotlib
@@ -85,12 +82,24 @@ def cmd_fit(args) -> int:
         if jobs > 1 or scheduler:
             from .. import parallel
 
-            ds, features, messages = parallel.featurise(
-                args.path, read_opts, _feature_options(args), jobs=jobs, scheduler=scheduler)
+            with parallel.submit(args.path, read_opts, _feature_options(args), jobs=jobs,
+                                 scheduler=scheduler) as parts:
+                _import_fit_and_report()  # meanwhile
+                ds, features, messages = parts.result()
             for message in messages:  # the parts' warnings, once each
                 warnings.warn(message, UserWarning, stacklevel=1)
         else:
             ds = _read(args.path, read_opts)
+        from .. import uncertainty
+        from ..fitting import auto_options, fit, methods_for
+        from ..report import (
+            MAX_PROFILE_PARAMETERS,
+            FitRun,
+            claim_output_dir,
+            summary_text,
+            write_results,
+        )
+
         out = Path(args.out) if args.out else _default_out(ds)
         claim_output_dir(out, bool(args.force), protect)  # fail (and lock) before the work
         fit_plan = _plan(ds, args)
