@@ -58,8 +58,10 @@ def _cores() -> int:
 
 
 def _import_fit_and_report() -> None:
-    """Import what fitting and writing the results need (scipy.optimize, ~0.5 s); with
-    --jobs/--scheduler while the parts are read elsewhere."""
+    """Import what fitting and writing the results need (scipy.optimize, ~0.5 s, and the
+    LAMMPS export's writer); with --jobs/--scheduler while the parts are read elsewhere."""
+    import ase.io.lammpsdata  # noqa: F401
+
     from .. import report, uncertainty  # noqa: F401
     from ..fitting import fit  # noqa: F401
 
@@ -73,7 +75,6 @@ def cmd_fit(args) -> int:
     quiet = bool(args.quiet)
     progress = False if quiet else None
     read_opts = _reading_options(args)
-    protect = _input_paths(args, every_file=False)  # --out is a folder
     notes = []
     with _Captured() as captured:
         jobs = args.jobs or 1
@@ -85,10 +86,12 @@ def cmd_fit(args) -> int:
             with parallel.submit(args.path, read_opts, _feature_options(args), jobs=jobs,
                                  scheduler=scheduler) as parts:
                 _import_fit_and_report()  # meanwhile
+                protect = _input_paths(args, every_file=False)  # --out is a folder
                 ds, features, messages = parts.result()
             for message in messages:  # the parts' warnings, once each
                 warnings.warn(message, UserWarning, stacklevel=1)
         else:
+            protect = _input_paths(args, every_file=False)
             ds = _read(args.path, read_opts)
         from .. import uncertainty
         from ..fitting import auto_options, fit, methods_for
