@@ -214,7 +214,16 @@ def test_seed_listing_in_one_pass_equals_the_sorted_walk(tmp_path):
     assert (fast[1], fast[2]) == io_seed._scan_sorted(folder, str(folder))
     blocks = [io_seed.listing_block(fast, k, 4) for k in range(4)]
     assert [n for b in blocks for n in b[0]] == fast[0]
-    assert all(set(b[1]) == set(b[0]) == set(b[2]) for b in blocks)
+    assert all(b[1] is None and b[2] is None for b in blocks)  # the usual names
+    for b in map(io_seed._names, blocks):
+        assert b[1] == {n: fast[1][n] for n in b[0]} and b[2] == {n: fast[2][n] for n in b[0]}
+    # a name of its own (leading zeros), or a p_N.xyz missing: the names are sent
+    odd = (fast[0], {**fast[1], 5: "p_05.xyz"}, fast[2])
+    assert io_seed.listing_block(odd, 2, 4) == ([5], {5: "p_05.xyz"}, {5: "p_5_extended.xyz"})
+    del odd[1][10]
+    assert io_seed.listing_block(odd, 1, 2) == (
+        [5, 10, 11], {5: "p_05.xyz", 11: "p_11.xyz"},
+        {5: "p_5_extended.xyz", 10: "p_10_extended.xyz", 11: "p_11_extended.xyz"})
 
 
 def _link_loop(folder):

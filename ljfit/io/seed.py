@@ -305,11 +305,25 @@ def list_seed_folder(folder: Path, display: str, n_substrate: int | None, have_c
 
 
 def listing_block(listing: tuple, k: int, parts: int) -> tuple:
-    """The k-th of ``parts`` contiguous blocks of a :func:`list_seed_folder` listing (its
-    file names only: what a parallel part needs to read, and to send)."""
+    """The k-th of ``parts`` contiguous blocks of a :func:`list_seed_folder` listing: what a
+    parallel part needs to read. When every file of the block is named ``p_N.xyz`` and
+    ``p_N_extended.xyz`` (no leading zeros, both present) the names are left out (None):
+    sending 16 000 names to each of 4 parts cost the client 50 ms before the workers
+    could start."""
     numbers, subs, exts = listing
     mine = numbers[_block(len(numbers), k, parts)]
+    if all(subs.get(n) == f"p_{n}.xyz" and exts[n] == f"p_{n}_extended.xyz" for n in mine):
+        return (mine, None, None)
     return (mine, {n: subs[n] for n in mine if n in subs}, {n: exts[n] for n in mine})
+
+
+def _names(listing: tuple) -> tuple:
+    """A listing with the names :func:`listing_block` left out filled in."""
+    numbers, subs, exts = listing
+    if subs is None:
+        subs = {n: f"p_{n}.xyz" for n in numbers}
+        exts = {n: f"p_{n}_extended.xyz" for n in numbers}
+    return numbers, subs, exts
 
 
 def _read_seed_folder(
@@ -332,7 +346,7 @@ def _read_seed_folder(
                                    require_energies)
         if part is not None:
             listing = listing_block(listing, *part)
-    numbers, subs, exts = listing
+    numbers, subs, exts = _names(listing)
     structures = _bulk_structures(folder, display, numbers, subs, exts, n_substrate,
                                   csv_energies, csv_name, factor, require_energies)
     if structures is None:  # something is off: read file by file for the exact message
