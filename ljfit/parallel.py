@@ -43,8 +43,13 @@ def parts_of(path, read_options: dict, n_parts: int) -> int:
 
 
 def _light(structures) -> list:
-    """The structures without their positions (the first keeps them)."""
-    return [s if k == 0 else replace_positions(s) for k, s in enumerate(structures)]
+    """The structures without their positions (the first keeps them), to send back.
+
+    Dropped in place: a task's structures were read by the task and nothing else holds
+    them (a copy of each cost the workers 0.1 s of 32 000 structures)."""
+    for s in structures[1:]:
+        s.__dict__["positions"] = None  # (a frozen dataclass: as replace_positions does)
+    return list(structures)
 
 
 def replace_positions(s):
