@@ -189,10 +189,21 @@ class _Runner:
                                        pure=False) for p, part in tasks]
         if self.jobs <= 1 or len(tasks) == 1:
             return [featurise_part(p, None, part, feature_options) for p, part in tasks]
-        if self.pool is None:
-            self.pool = _local_pool(min(self.jobs, len(tasks)), tasks)
-        return [self.pool.submit(featurise_part, p, None, part, feature_options)
-                for p, part in tasks]
+        if self.pool is not None:
+            return [self.pool.submit(featurise_part, p, None, part, feature_options)
+                    for p, part in tasks]
+        import gc
+
+        self.pool = _local_pool(min(self.jobs, len(tasks)), tasks)
+        # the workers are forked at the first submit: with this process's objects frozen
+        # their garbage collector leaves them alone (a collection would write to, and so
+        # copy, every page of the parent's objects); this process collects them again
+        gc.freeze()
+        try:
+            return [self.pool.submit(featurise_part, p, None, part, feature_options)
+                    for p, part in tasks]
+        finally:
+            gc.unfreeze()
 
     def gather(self, started) -> list:
         """The results of :meth:`submit`'s tasks, in order; the first task's error in that
