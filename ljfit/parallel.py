@@ -181,8 +181,8 @@ class _Runner:
             return len(self.client.scheduler_info().get("workers", {})) or 1
         return max(1, self.jobs)
 
-    def submit(self, tasks, feature_options) -> list:
-        """Start every task; returns what :meth:`gather` takes (the results themselves
+    def start(self, tasks, feature_options) -> list:
+        """Start every task; returns what :meth:`collect` takes (the results themselves
         when they run here, in this process)."""
         if self.client is not None:
             return [self.client.submit(featurise_part, p, None, part, feature_options,
@@ -205,8 +205,8 @@ class _Runner:
         finally:
             gc.unfreeze()
 
-    def gather(self, started) -> list:
-        """The results of :meth:`submit`'s tasks, in order; the first task's error in that
+    def collect(self, started) -> list:
+        """The results of :meth:`start`'s tasks, in order; the first task's error in that
         order is raised (locally with the task's index as ``task``)."""
         if self.client is not None:
             return self.client.gather(started)
@@ -286,7 +286,7 @@ class Parts:
         try:
             n_parts = PARTS_PER_WORKER * self.runner.workers()
             self.tasks = _tasks(self.paths, read_options, n_parts)
-            self.started = self.runner.submit(self.tasks, feature_options)
+            self.started = self.runner.start(self.tasks, feature_options)
         except BaseException:
             self.runner.close()
             raise
@@ -311,7 +311,7 @@ class Parts:
         gc.disable()
         try:
             try:
-                results = self.runner.gather(self.started)
+                results = self.runner.collect(self.started)
                 results = self._regroup(results)
             except DataError as exc:
                 self.close()
@@ -350,7 +350,7 @@ class Parts:
             if any(tags) and not all(tags):
                 redo += [k for k, t in zip(mine, tags) if not t]
         if redo:
-            again = self.runner.gather(self.runner.submit(
+            again = self.runner.collect(self.runner.start(
                 [(self.tasks[k][0], replace(self.tasks[k][1], groups="tags"))
                  for k in redo], self.feature_options))
             for k, r in zip(redo, again):
