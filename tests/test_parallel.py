@@ -446,3 +446,20 @@ def test_a_worker_error_stops_the_other_parts(tmp_path):
             assert parts.runner.pool is not None
             parts.result()
     assert parts.runner.pool is None  # shut down, the parts not started yet dropped
+
+
+def test_a_part_is_sent_the_csv_rows_of_its_structures_only(tmp_path):
+    from ljfit.io import _plan_read, _split
+
+    folder = _mixed_seed_folder(tmp_path / "mixed")
+    csv = folder / "energies.csv"
+    csv.write_text(csv.read_text() + "p_99,1.0\n")  # a row no structure looks up
+    plan = _plan_read(folder, energies_csv=csv)
+    parts = _split(plan, 3)
+    assert [len(p.csv_energies) for p in parts] == [len(p.listing[0]) for p in parts]
+    assert sorted(k for p in parts for k in p.csv_energies) == \
+        sorted(k for k in plan.csv_energies if k != "p_99")
+    whole = ljfit.read_dataset(folder, energies_csv=csv)
+    pieces = [ljfit.io._read_planned(p) for p in parts]
+    np.testing.assert_array_equal(np.concatenate([d.energies for d in pieces]),
+                                  whole.energies)

@@ -45,6 +45,7 @@ from .paths import (
     _resolve_path,
     structure_files,
 )
+from .seed import _names as _seed_names
 from .seed import _read_seed_folder, list_seed_folder, listing_block
 from .units import ENERGY_UNITS, canonical_unit, energy_factor
 
@@ -300,9 +301,22 @@ def _plan_read(path, *, layout="auto", n_substrate=None, groups="auto", energy_k
 def _plan_part(plan: _ReadPlan, k: int, n: int) -> _ReadPlan:
     """The plan of the k-th of n contiguous parts of ``plan``'s structures: a block of the
     p_N files (seed), of the files, or of the frames of a single file (ase)."""
-    if plan.layout == "seed":
-        return replace(plan, listing=listing_block(plan.listing, k, n), part=(k, n))
-    return replace(plan, part=(k, n))
+    if plan.layout != "seed":
+        return replace(plan, part=(k, n))
+    block = listing_block(plan.listing, k, n)
+    if plan.csv_energies is None:
+        return replace(plan, listing=block, part=(k, n))
+    # the CSV rows this block's structures look up, not all of them for every part
+    numbers, subs, exts = _seed_names(block)
+    keys = set()
+    for m in numbers:
+        name = subs.get(m, f"p_{m}.xyz")[:-4]
+        keys.update((name, f"{name}.xyz", exts[m][:-4], exts[m]))
+    rows = {key: plan.csv_energies[key] for key in keys if key in plan.csv_energies}
+    weights = None
+    if plan.csv_weights is not None:
+        weights = {key: plan.csv_weights[key] for key in keys if key in plan.csv_weights}
+    return replace(plan, listing=block, part=(k, n), csv_energies=rows, csv_weights=weights)
 
 
 def _split(plan: _ReadPlan, n_parts: int) -> list:
