@@ -28,7 +28,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "example"
 
 READ = dict(layout="auto", n_substrate=None, groups="auto", energy_key="energy",
             energy_unit="eV", energies_csv=None, force_key="forces", stress_key="stress")
-FEATURES = dict(kind="pair", potential=ljfit.LJ, cutoff=None, shift=False)
+FEATURES = {"kind": "pair", "potential": ljfit.LJ, "cutoff": None, "shift": False}
 
 
 def _argon_file(path, n=12, seed=0):
@@ -441,10 +441,10 @@ def test_parts_warn_gaps_once_and_check_the_weights_of_the_whole(tmp_path):
 def test_a_worker_error_stops_the_other_parts(tmp_path):
     folder = _seed_folder(tmp_path, numbers=range(1, 41))
     (folder / "p_1_extended.xyz").write_text("Ar 0 zero 0\n")
-    with pytest.raises(DataError, match=r"p_1_extended.xyz:1"):
-        with parallel.submit([str(folder)], READ, FEATURES, jobs=2) as parts:
-            assert parts.runner.pool is not None
-            parts.result()
+    with pytest.raises(DataError, match=r"p_1_extended.xyz:1"), \
+            parallel.submit([str(folder)], READ, FEATURES, jobs=2) as parts:
+        assert parts.runner.pool is not None
+        parts.result()
     assert parts.runner.pool is None  # shut down, the parts not started yet dropped
 
 
