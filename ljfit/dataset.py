@@ -416,6 +416,7 @@ class Dataset(Sequence):
         self._names = names
         self._energies = np.array([s.energy for s in self._structures], dtype=float)
         self._weights = np.array([s.weight for s in self._structures], dtype=float)
+        self._cache: dict = {}  # what the structures imply, computed once (they never change)
         kinds = {s.interaction for s in self._structures}
         if len(kinds) > 1:
             raise DataError(
@@ -464,35 +465,47 @@ class Dataset(Sequence):
 
     @property
     def n_atoms(self) -> np.ndarray:
-        """Atoms per structure, shape (n_structures,)."""
-        return np.array([s.n_atoms for s in self._structures], dtype=int)
+        """Atoms per structure, shape (n_structures,); a copy."""
+        reps, index = self._layouts()
+        return np.array([s.n_atoms for s in reps], dtype=int)[index]
 
     @property
     def has_forces(self) -> np.ndarray:
-        """Which structures carry reference forces, bool (n_structures,)."""
-        return np.array([s.forces is not None for s in self._structures], dtype=bool)
+        """Which structures carry reference forces, bool (n_structures,); a copy."""
+        return self._flags()[0].copy()
 
     @property
     def has_stress(self) -> np.ndarray:
-        """Which structures carry a reference stress, bool (n_structures,)."""
-        return np.array([s.stress is not None for s in self._structures], dtype=bool)
+        """Which structures carry a reference stress, bool (n_structures,); a copy."""
+        return self._flags()[1].copy()
+
+    def _flags(self) -> tuple:
+        """(has forces, has stress, periodic) per structure, computed once: a fit asks for
+        each several times (plan, targets, summaries), 32 000 attribute reads each time."""
+        flags = self._cache.get("flags")
+        if flags is None:
+            n = len(self._structures)
+            flags = (np.fromiter((s.forces is not None for s in self._structures), bool, n),
+                     np.fromiter((s.stress is not None for s in self._structures), bool, n),
+                     np.fromiter((s.periodic for s in self._structures), bool, n))
+            for a in flags:
+                a.setflags(write=False)
+            self._cache["flags"] = flags
+        return flags
 
     def compositions(self) -> tuple:
         """(elements, counts): the dataset's elements (alphabetical) and how many atoms of
-        each every structure holds, int array (n_structures, n_elements)."""
+        each every structure holds, int array (n_structures, n_elements); a copy."""
         elements = self.elements
-        col = {e: k for k, e in enumerate(elements)}
-        counts = np.zeros((len(self), len(elements)), dtype=int)
-        cache: dict = {}
-        for r, s in enumerate(self._structures):
-            row = cache.get(s.symbols)
-            if row is None:
-                row = np.zeros(len(elements), dtype=int)
-                for sym in s.symbols:
-                    row[col[sym]] += 1
-                cache[s.symbols] = row
-            counts[r] = row
-        return elements, counts
+        rows = self._cache.get("composition_rows")
+        if rows is None:
+            col = {e: k for k, e in enumerate(elements)}
+            reps, _ = self._layouts()
+            rows = np.zeros((len(reps), len(elements)), dtype=int)
+            for r, s in enumerate(reps):
+                np.add.at(rows[r], [col[sym] for sym in s.symbols], 1)
+            self._cache["composition_rows"] = rows
+        return elements, rows[self._layouts()[1]]
 
     @property
     def name(self) -> str:
@@ -511,19 +524,54 @@ class Dataset(Sequence):
 
     @property
     def elements(self) -> list:
-        return sorted({sym for syms in {s.symbols for s in self._structures} for sym in syms})
+        return list(self._elements())
+
+    def _elements(self) -> tuple:
+        elements = self._cache.get("elements")
+        if elements is None:
+            elements = self._cache["elements"] = tuple(sorted(
+                {sym for s in self._layouts()[0] for sym in s.symbols}))
+        return elements
+
+    def _layouts(self) -> tuple:
+        """(representatives, index): one structure per distinct (symbols, groups) layout,
+        in file order of first appearance, and the layout of every structure (int array).
+
+        Computed once per dataset (summaries, the report and the LAMMPS export ask many
+        times). Readers share one symbols tuple and one groups array among the structures
+        of a layout, so the objects' identities are looked up first; only a new pair of
+        objects is compared by value (structures joined from parallel parts carry one copy
+        per part, and comparing 57 symbols per structure cost more than the rest).
+        """
+        found = self._cache.get("layouts")
+        if found is None:
+            by_id: dict = {}
+            by_value: dict = {}
+            reps: list = []
+            index = np.empty(len(self._structures), dtype=np.intp)
+            for i, s in enumerate(self._structures):
+                symbols, groups = s.symbols, s.groups
+                # the ids stay valid: the structures (in self) hold these objects
+                k = by_id.get((id(symbols), id(groups)))
+                if k is None:
+                    key = (symbols, None if groups is None else groups.tobytes())
+                    k = by_value.get(key)
+                    if k is None:
+                        k = by_value[key] = len(reps)
+                        reps.append(s)
+                    by_id[(id(symbols), id(groups))] = k
+                index[i] = k
+            index.setflags(write=False)
+            found = self._cache["layouts"] = (tuple(reps), index)
+        return found
 
     def _distinct_layouts(self) -> list:
         """One structure per distinct (symbols, groups) layout: summaries of 10⁵ structures
         of one kind then look at one, not 10⁵ (in file order of first appearance)."""
-        seen: dict = {}
-        for s in self._structures:
-            key = (s.symbols, None if s.groups is None else s.groups.tobytes())
-            seen.setdefault(key, s)
-        return list(seen.values())
+        return list(self._layouts()[0])
 
     def group_elements(self, group: int) -> list:
-        return sorted({sym for s in self._distinct_layouts() for sym in s.group_symbols(group)})
+        return sorted({sym for s in self._layouts()[0] for sym in s.group_symbols(group)})
 
     @property
     def has_energies(self) -> bool:
@@ -576,7 +624,7 @@ class Dataset(Sequence):
             "elements": self.elements,
             "energy": "interaction" if self.interaction else "total",
             "group_mode": self.group_mode,
-            "periodic": int(sum(s.periodic for s in self._structures)),
+            "periodic": int(self._flags()[2].sum()),
             "energy_unit_read": self.energy_unit,
             "n_energies": int(fin.size),
             "energy_min_eV": float(fin.min()) if fin.size else None,
@@ -587,7 +635,7 @@ class Dataset(Sequence):
             "n_with_stress": int(stress.sum()),
         }
         if self.interaction:
-            n_a = [int(np.sum(s.groups == GROUP_A)) for s in self._distinct_layouts()]
+            n_a = [int(np.sum(s.groups == GROUP_A)) for s in self._layouts()[0]]
             out["elements_group_A"] = self.group_elements(GROUP_A)
             out["elements_group_B"] = self.group_elements(GROUP_B)
             out["n_atoms_group_A"] = sorted({int(x) for x in n_a})
@@ -597,7 +645,7 @@ class Dataset(Sequence):
         """Which group is which, with atom counts and elements (and, for the seed layout,
         the layout's own words: its 'substrate' is group A, whatever surface scientists
         would call it)."""
-        layouts = self._distinct_layouts()
+        layouts = self._layouts()[0]
         n_b = sorted({int(np.sum(x.groups == GROUP_B)) for x in layouts})
         a = (f"{'/'.join(map(str, s['n_atoms_group_A']))} atoms "
              f"({', '.join(s['elements_group_A'])})")

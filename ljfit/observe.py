@@ -199,7 +199,8 @@ def plan(dataset, *, forces=None, stress=None, force_key_explicit: bool = False,
                        "groups, in which each atom's own energy cancels; use them with total "
                        "energies (--groups all)")
     if choice == "auto":
-        varies = len({tuple(row) for row in counts}) > 1
+        # rows against the first, in numpy: a set of 32 000 row tuples cost 25 ms
+        varies = len(counts) > 1 and bool((counts != counts[0]).any())
         choice = "fit" if (not interaction and varies) else "none"
         if choice == "fit":
             notes.append("per-element reference energies e0 fitted: the structures differ "

@@ -1,34 +1,43 @@
 r"""Reading and featurising in parallel: processes on one machine (``--jobs N``) or the
 workers of a ``dask.distributed`` cluster (``--scheduler ADDRESS``).
 
-The structures of each input path are cut into contiguous parts (the p_N of a
-substrate/surface folder, the files of a folder or pattern, or the frames of one file).
-Each task reads one part and featurises it (:func:`ljfit.features.compute_features`), and
-returns its feature rows — per-slot sums of energies, and of forces and stress where they
-are fitted — with what the fit needs of its structures: names, reference energies, forces
-and stress, weights, symbols and groups; not their positions (only the first structure of a
-part keeps them, for the LAMMPS export). The fit itself runs on the client, on the parts'
-features joined in order (:func:`ljfit.features.concatenate`), so the result is the serial
-one to rounding (the pair sums are the same sums, blocked differently).
+The client plans the read of every input path once (:func:`ljfit.io._plan_read`: options
+checked, layout resolved, a substrate/surface folder listed, an energies CSV parsed) and
+cuts the structures into contiguous parts (blocks of the p_N pairs of a substrate/surface
+folder, of the files of a folder or pattern, or of the frames of one file). Each task reads
+its part and featurises it (:func:`ljfit.features.compute_features`), and returns its
+feature rows -- per-slot sums of energies, and of forces and stress where they are fitted --
+with what the fit needs of its structures: names, reference energies, forces and stress,
+weights, symbols and groups; not their positions (only the first structure of a part keeps
+them, for the LAMMPS export). The fit itself runs on the client, on the parts' features
+joined in order (:func:`ljfit.features.concatenate`), so the result is the serial one to
+rounding (the pair sums are the same sums, blocked differently).
+
+Local workers are forked from the client once it has planned the read and imported what
+the parts need (pandas for the substrate/surface reader: inherited, not imported by each).
+:func:`submit` returns while they work, so that the client can do its own work meanwhile
+(the command line imports the fit and the report, ~0.4 s); :meth:`Parts.result` joins.
 
 It pays when reading and featurising dominate: many files (each costs an ``open``), or
-large periodic cells. Starting processes costs ~0.2 s locally (and a cluster's latency per
-task), so small data sets are faster serially; ``scripts/bench_model.py`` measures the
-crossover on this machine.
+large periodic cells. What the client does alone -- start-up and imports, listing the
+folder, joining the parts (~0.1 s for 32 000 structures), the fit and the results folder
+-- bounds the speed-up (Amdahl). Starting processes costs ~0.05 s locally (and a cluster's
+latency per task), so small data sets are faster serially; ``scripts/bench_model.py``
+measures the crossover on this machine.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import replace
 
 from .dataset import Dataset
 from .errors import DataError, FitError
 
-__all__ = ["featurise", "featurise_part", "parts_of"]
+__all__ = ["Parts", "featurise", "featurise_part", "parts_of", "submit"]
 
-#: Parts per worker: enough to balance uneven parts, few enough to keep the overhead low.
+#: Parts per worker: a worker slowed by other jobs (or by the client's own work) then hands
+#: its later parts to the others; more parts cost more fixed work per part (~10 ms each).
 PARTS_PER_WORKER = 2
 #: How long to wait for a dask scheduler to answer.
 CONNECT_TIMEOUT = "10s"
@@ -36,32 +45,18 @@ CONNECT_TIMEOUT = "10s"
 
 def parts_of(path, read_options: dict, n_parts: int) -> int:
     """How many parts the structures of ``path`` can be cut into (at most ``n_parts``): no
-    more than its p_N files, its files, or the frames of its one file."""
-    from .io import paths as io_paths
-    from .io.seed import _SEED_EXT
-
-    display = str(path)
-    folder, files = io_paths._resolve_path(display)
-    if folder is not None:
-        layout = read_options.get("layout", "auto")
-        if layout != "ase" and io_paths._has_seed_files(folder):
-            with os.scandir(folder) as it:
-                n = sum(1 for e in it if _SEED_EXT.match(e.name))
-            return max(1, min(n_parts, n))
-        files = io_paths._folder_structure_files(folder, display)
-    if len(files) >= n_parts:
-        return n_parts
-    if len(files) == 1 and files[0].suffix.lower() in (".xyz", ".extxyz"):
-        from .io.asefiles import scan_xyz
-
-        n = len(scan_xyz(files[0].read_bytes(), display))
-        return max(1, min(n_parts, n))
-    return max(1, len(files))
+    more than its p_N pairs, its files, or the frames of its one file."""
+    return len(_tasks([str(path)], read_options, n_parts))
 
 
 def _light(structures) -> list:
-    """The structures without their positions (the first keeps them)."""
-    return [s if k == 0 else replace_positions(s) for k, s in enumerate(structures)]
+    """The structures without their positions (the first keeps them), to send back.
+
+    Dropped in place: a task's structures were read by the task and nothing else holds
+    them (a copy of each cost the workers 0.1 s of 32 000 structures)."""
+    for s in structures[1:]:
+        s.__dict__["positions"] = None  # (a frozen dataclass: as replace_positions does)
+    return list(structures)
 
 
 def replace_positions(s):
@@ -73,8 +68,19 @@ def replace_positions(s):
     return new
 
 
-def featurise_part(path, read_options: dict, part: tuple, feature_options: dict) -> dict:
+def featurise_part(path, read_options: dict, part, feature_options: dict) -> dict:
     """Read one part of ``path`` and featurise it (a task; runs in a worker).
+
+    Parameters
+    ----------
+    path : str
+    read_options : dict
+        :func:`ljfit.io.read_dataset` options (used when ``part`` is a ``(k, n)`` pair).
+    part : tuple or ljfit.io._ReadPlan
+        ``(k, n)``: the k-th of n blocks, read as :func:`ljfit.io.read_dataset` does; or the
+        client's plan of the part (:func:`_tasks`), read without deciding anything again.
+    feature_options : dict
+        As for :func:`featurise`.
 
     Returns
     -------
@@ -86,15 +92,18 @@ def featurise_part(path, read_options: dict, part: tuple, feature_options: dict)
     from threadpoolctl import threadpool_limits
 
     from .features import compute_features
+    from .io import _read_planned, _ReadPlan
 
     opts = dict(feature_options)
     policy_f = opts.pop("forces_policy", None)
     policy_s = opts.pop("stress_policy", None)
-    with warnings.catch_warnings(record=True) as caught, \
-            threadpool_limits(limits=1, user_api="blas"):
+    with warnings.catch_warnings(record=True) as caught, _single_blas(threadpool_limits):
         warnings.simplefilter("always")
         decisions: dict = {}
-        ds = read_dataset_part(path, read_options, part, decisions)
+        if isinstance(part, _ReadPlan):
+            ds = _read_planned(part, decisions)
+        else:
+            ds = read_dataset_part(path, read_options, part, decisions)
         forces = _fit_mask(ds, ds.has_forces, policy_f, opts.get("force_key_explicit"))
         stress = _fit_mask(ds, ds.has_stress, policy_s, opts.get("stress_key_explicit"))
         opts.pop("force_key_explicit", None)
@@ -108,6 +117,22 @@ def featurise_part(path, read_options: dict, part: tuple, feature_options: dict)
         "decisions": decisions,
         "warnings": [str(w.message) for w in caught],
     }
+
+
+#: Set in the processes of a local pool: BLAS is single-threaded there already.
+_BLAS_LIMITED = False
+
+
+def _single_blas(threadpool_limits):
+    """One BLAS thread in a task: the workers share the cores among themselves. A local
+    pool's workers are forked from the command line, which limited BLAS already (asking
+    threadpoolctl again costs a scan of the loaded libraries per task); a dask worker is
+    limited task by task."""
+    import contextlib
+
+    if _BLAS_LIMITED:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def read_dataset_part(path, read_options, part, decisions):
@@ -125,45 +150,235 @@ def _fit_mask(ds, have, policy, explicit_key):
     return have
 
 
-def _tasks(paths, read_options, n_parts):
+def _tasks(paths, read_options, n_parts) -> list:
+    """[(path, plan of one part)] of every path: each path planned once, here (a folder of
+    64 000 files is listed once, not once per part; its gaps are warned once)."""
+    from .io import _plan_read, _split
+
     tasks = []
     for p in paths:
-        n = parts_of(p, read_options, n_parts)
-        tasks += [(p, (k, n)) for k in range(n)]
+        plan = _plan_read(p, **read_options)
+        tasks += [(p, part) for part in _split(plan, n_parts)]
     return tasks
 
 
-def _run(tasks, read_options, feature_options, jobs, scheduler):
-    """Results of every task, in order, on local processes or a dask cluster."""
-    if scheduler:
+class _Runner:
+    """Runs tasks on local processes (forked once, reused for a second round) or on a dask
+    cluster (one connection); :meth:`close` ends either."""
+
+    def __init__(self, jobs: int, scheduler: str | None):
+        self.jobs, self.scheduler = jobs, scheduler
+        self.client = self.pool = None
+        if scheduler:
+            try:
+                from dask.distributed import Client
+            except ImportError:
+                raise FitError("--scheduler needs dask.distributed: pip install "
+                               "'ljfit[dask]'") from None
+            try:
+                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT,
+                                     set_as_default=False)
+            except OSError as exc:
+                raise FitError(f"--scheduler {scheduler}: cannot reach the dask scheduler "
+                               f"({exc})") from None
+
+    def workers(self) -> int:
+        """Processes the tasks are spread over."""
+        if self.client is not None:
+            return len(self.client.scheduler_info().get("workers", {})) or 1
+        return max(1, self.jobs)
+
+    def start(self, tasks, feature_options) -> list:
+        """Start every task; returns what :meth:`collect` takes (the results themselves
+        when they run here, in this process)."""
+        if self.client is not None:
+            return [self.client.submit(featurise_part, p, None, part, feature_options,
+                                       pure=False) for p, part in tasks]
+        if self.jobs <= 1 or len(tasks) == 1:
+            return [featurise_part(p, None, part, feature_options) for p, part in tasks]
+        if self.pool is not None:
+            return [self.pool.submit(featurise_part, p, None, part, feature_options)
+                    for p, part in tasks]
+        import gc
+
+        self.pool = _local_pool(min(self.jobs, len(tasks)), tasks)
+        # the workers are forked at the first submit: with this process's objects frozen
+        # their garbage collector leaves them alone (a collection would write to, and so
+        # copy, every page of the parent's objects); this process collects them again
+        gc.freeze()
         try:
-            from dask.distributed import Client
-        except ImportError:
-            raise FitError("--scheduler needs dask.distributed: pip install "
-                           "'ljfit[dask]'") from None
-        try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-        except OSError as exc:
-            raise FitError(f"--scheduler {scheduler}: cannot reach the dask scheduler "
-                           f"({exc})") from None
-        try:
-            futures = [client.submit(featurise_part, p, read_options, part, feature_options,
-                                     pure=False) for p, part in tasks]
-            return client.gather(futures)
+            return [self.pool.submit(featurise_part, p, None, part, feature_options)
+                    for p, part in tasks]
         finally:
-            client.close()
-    if jobs <= 1 or len(tasks) == 1:
-        return [featurise_part(p, read_options, part, feature_options) for p, part in tasks]
+            gc.unfreeze()
+
+    def collect(self, started) -> list:
+        """The results of :meth:`start`'s tasks, in order; the first task's error in that
+        order is raised (locally with the task's index as ``task``)."""
+        if self.client is not None:
+            return self.client.gather(started)
+        out = []
+        for k, f in enumerate(started):
+            try:
+                out.append(f.result() if hasattr(f, "result") else f)
+            except DataError as exc:
+                exc.task = k
+                raise
+        return out
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.pool is not None:
+            # after an error or an interrupt: drop the parts not started yet
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def _local_pool(workers: int, tasks):
+    """A pool of forked worker processes (where fork exists): they start with what this
+    process imported, so import here, once, what the parts will import (spawned workers
+    would each import everything again)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # fork: the workers start with ljfit already imported (spawn would re-import it)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    ctx = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(featurise_part, p, read_options, part, feature_options)
-                   for p, part in tasks]
-        return [f.result() for f in futures]
+    limited = False
+    if method == "fork":
+        _import_for_parts(tasks)
+        limited = _blas_single_threaded()
+    return ProcessPoolExecutor(max_workers=workers,
+                               mp_context=multiprocessing.get_context(method),
+                               initializer=_worker_init, initargs=(limited,))
+
+
+def _worker_init(limited: bool) -> None:
+    global _BLAS_LIMITED
+    _BLAS_LIMITED = limited
+
+
+def _blas_single_threaded() -> bool:
+    """Whether every BLAS this process loaded runs one thread (the command line sets it):
+    forked workers inherit that and need not set it per task."""
+    from threadpoolctl import threadpool_info
+
+    return all(lib.get("num_threads") == 1 for lib in threadpool_info()
+               if lib.get("user_api") == "blas")
+
+
+def _import_for_parts(tasks) -> None:
+    """Import in the parent what reading and featurising the parts import, so that the
+    forked workers inherit it (pandas alone cost each worker 0.15-0.19 s)."""
+    from . import features  # noqa: F401
+    from .features import accumulate, batched  # noqa: F401
+
+    layouts = {part.layout for _, part in tasks if hasattr(part, "layout")}
+    if "seed" in layouts:
+        import pandas  # noqa: F401  (the bulk reader's table parser)
+    if "ase" in layouts:
+        from .io import asefiles  # noqa: F401
+
+
+class Parts:
+    """Parts of the input being read and featurised (:func:`submit`); :meth:`result` joins
+    them. A context manager: leaving it stops the workers (and drops the parts not
+    started, after an error or an interrupt)."""
+
+    def __init__(self, paths, read_options, feature_options, jobs, scheduler):
+        self.paths = [str(p) for p in (paths if isinstance(paths, (list, tuple))
+                                       else [paths])]
+        self.read_options, self.feature_options = read_options, feature_options
+        self.runner = _Runner(jobs, scheduler)
+        try:
+            n_parts = PARTS_PER_WORKER * self.runner.workers()
+            self.tasks = _tasks(self.paths, read_options, n_parts)
+            self.started = self.runner.start(self.tasks, feature_options)
+        except BaseException:
+            self.runner.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def result(self) -> tuple:
+        """(Dataset, PairFeatures, list of str), as :func:`featurise` returns."""
+        import gc
+
+        # no garbage collection while the parts' structures arrive and are joined: each
+        # collection would walk every object of this process (scipy's, pandas'...) for
+        # none to free; 40 % of unpickling and joining 32 000 structures
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            try:
+                results = self.runner.collect(self.started)
+                results = self._regroup(results)
+            except DataError as exc:
+                self.close()
+                self._raise_serial_error(getattr(exc, "task", None))
+                raise
+            finally:
+                self.close()
+            return _join(self.paths, self.read_options, results, self.tasks)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _raise_serial_error(self, k) -> None:
+        """Raise the error the serial reader gives for the path of the failed task ``k``,
+        when it may differ from the part's: a part of ASE files counts only its own frames
+        ("1 of 2 structures have no energy"). A substrate/surface part's error is the
+        serial one already (each file is checked on its own, the first bad one raises).
+        Only locally: the files a cluster's workers read may not be here."""
+        if k is None or getattr(self.tasks[k][1], "layout", None) != "ase":
+            return
+        from .io import read_dataset
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the command fails: its warnings are moot
+            read_dataset(self.tasks[k][0], **self.read_options)
+
+    def _regroup(self, results) -> list:
+        """The data-wide rule of group "auto": tags as soon as any structure of a path has
+        one; parts that saw none are read again with groups from tags."""
+        if str(self.read_options.get("groups", "auto")).lower() != "auto":
+            return results
+        redo = []
+        for p in self.paths:
+            mine = [k for k, (q, _) in enumerate(self.tasks) if q == p]
+            tags = [results[k]["decisions"].get("any_tags") for k in mine]
+            if any(tags) and not all(tags):
+                redo += [k for k, t in zip(mine, tags) if not t]
+        if redo:
+            again = self.runner.collect(self.runner.start(
+                [(self.tasks[k][0], replace(self.tasks[k][1], groups="tags"))
+                 for k in redo], self.feature_options))
+            for k, r in zip(redo, again):
+                results[k] = r
+        return results
+
+
+def submit(paths, read_options: dict, feature_options: dict, *, jobs: int = 1,
+           scheduler: str | None = None) -> Parts:
+    """Start reading and featurising ``paths`` in parts (see :func:`featurise`); the
+    caller may do other work (imports) before it asks for :meth:`Parts.result`.
+
+    The input is planned (options checked, folders listed) before this returns, so bad
+    options and unreadable folders raise here.
+
+    Returns
+    -------
+    Parts
+        Use it as a context manager: ``with submit(...) as parts: ...; parts.result()``.
+    """
+    return Parts(paths, read_options, feature_options, jobs, scheduler)
 
 
 def featurise(paths, read_options: dict, feature_options: dict, *, jobs: int = 1,
@@ -190,26 +405,15 @@ def featurise(paths, read_options: dict, feature_options: dict, *, jobs: int = 1
         The structures (positions dropped but the first), their joined features, and the
         warnings the parts raised (each once).
     """
-    paths = [str(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
-    workers = jobs
-    if scheduler:
-        workers = max(1, _n_workers(scheduler))
-    n_parts = max(1, PARTS_PER_WORKER * workers)
-    tasks = _tasks(paths, read_options, n_parts)
-    results = _run(tasks, read_options, feature_options, jobs, scheduler)
-    # the data-wide rule of group "auto": tags as soon as any structure of a path has one
-    if str(read_options.get("groups", "auto")).lower() == "auto":
-        redo = []
-        for p in paths:
-            mine = [k for k, (q, _) in enumerate(tasks) if q == p]
-            tags = [results[k]["decisions"].get("any_tags") for k in mine]
-            if any(tags) and not all(tags):
-                redo += [k for k, t in zip(mine, tags) if not t]
-        if redo:
-            opts = dict(read_options, groups="tags")
-            again = _run([tasks[k] for k in redo], opts, feature_options, jobs, scheduler)
-            for k, r in zip(redo, again):
-                results[k] = r
+    with submit(paths, read_options, feature_options, jobs=jobs,
+                scheduler=scheduler) as parts:
+        return parts.result()
+
+
+def _join(paths, read_options, results, tasks) -> tuple:
+    """The parts' results joined: (Dataset, PairFeatures, warnings)."""
+    from .io import check_weights
+
     per_path = []
     for p in paths:
         mine = [results[k] for k, (q, _) in enumerate(tasks) if q == p]
@@ -225,6 +429,10 @@ def featurise(paths, read_options: dict, feature_options: dict, *, jobs: int = 1
 
         name = _several_name([pp[2]["name"] for pp in per_path])
         shown = " ".join(paths[:3]) + (f" (+{len(paths) - 3} more)" if len(paths) > 3 else "")
+    if read_options.get("require_energies", True):
+        # the parts leave this to the whole: one part may hold only weights of 0
+        for structs, _, meta in per_path:
+            check_weights(structs, meta["path"])
     dataset = Dataset(structures, path=shown,
                       layout=layouts.pop() if len(layouts) == 1 else "mixed",
                       energy_unit=metas[0]["energy_unit"],
@@ -277,16 +485,3 @@ def _join_paths(paths, per_path) -> tuple:
         out += [s if seen[s.name] == 1 else _renamed(s, f"{label}/{s.name}")
                 for s in structures]
     return out, concatenate([pp[1] for pp in per_path])
-
-
-def _n_workers(scheduler: str) -> int:
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise FitError("--scheduler needs dask.distributed: pip install 'ljfit[dask]'") from None
-    try:
-        with Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False) as client:
-            return len(client.scheduler_info().get("workers", {})) or 1
-    except OSError as exc:
-        raise FitError(f"--scheduler {scheduler}: cannot reach the dask scheduler "
-                       f"({exc})") from None

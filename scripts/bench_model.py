@@ -424,7 +424,8 @@ CLI_STAGES = [
                                                           "<module>")]),
     ("read (cli _read)", [("ljfit/cli/common.py", "_read")]),
     ("featurise (cli _build_model)", [("ljfit/cli/common.py", "_build_model")]),
-    ("read + featurise in parts (parallel.featurise)", [("ljfit/parallel.py", "featurise")]),
+    ("read + featurise in parts (parallel.submit + Parts.result)",
+     [("ljfit/parallel.py", "submit"), ("ljfit/parallel.py", "result")]),
     ("fit", [("ljfit/fitting/__init__.py", "fit")]),
     ("write results (report write_results)", [("ljfit/report/folder.py", "write_results")]),
 ]

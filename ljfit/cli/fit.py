@@ -57,16 +57,16 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def cmd_fit(args) -> int:
-    from ..fitting import auto_options, fit, methods_for
-    from ..report import (
-        MAX_PROFILE_PARAMETERS,
-        FitRun,
-        claim_output_dir,
-        summary_text,
-        write_results,
-    )
+def _import_fit_and_report() -> None:
+    """Import what fitting and writing the results need (scipy.optimize, ~0.5 s, and the
+    LAMMPS export's writer); with --jobs/--scheduler while the parts are read elsewhere."""
+    import ase.io.lammpsdata  # noqa: F401
 
+    from .. import report, uncertainty  # noqa: F401
+    from ..fitting import fit  # noqa: F401
+
+
+def cmd_fit(args) -> int:
     t0 = time.perf_counter()
     if not args.no_plots:
         import matplotlib
@@ -75,7 +75,6 @@ def cmd_fit(args) -> int:
     quiet = bool(args.quiet)
     progress = False if quiet else None
     read_opts = _reading_options(args)
-    protect = _input_paths(args)
     notes = []
     with _Captured() as captured:
         jobs = args.jobs or 1
@@ -84,12 +83,25 @@ def cmd_fit(args) -> int:
         if jobs > 1 or scheduler:
             from .. import parallel
 
-            ds, features, messages = parallel.featurise(
-                args.path, read_opts, _feature_options(args), jobs=jobs, scheduler=scheduler)
+            with parallel.submit(args.path, read_opts, _feature_options(args), jobs=jobs,
+                                 scheduler=scheduler) as parts:
+                _import_fit_and_report()  # meanwhile
+                protect = _input_paths(args, every_file=False)  # --out is a folder
+                ds, features, messages = parts.result()
             for message in messages:  # the parts' warnings, once each
                 warnings.warn(message, UserWarning, stacklevel=1)
         else:
+            protect = _input_paths(args, every_file=False)
             ds = _read(args.path, read_opts)
+        from ..fitting import auto_options, fit, methods_for
+        from ..report import (
+            MAX_PROFILE_PARAMETERS,
+            FitRun,
+            claim_output_dir,
+            summary_text,
+            write_results,
+        )
+
         out = Path(args.out) if args.out else _default_out(ds)
         claim_output_dir(out, bool(args.force), protect)  # fail (and lock) before the work
         fit_plan = _plan(ds, args)

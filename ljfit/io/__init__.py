@@ -27,6 +27,7 @@ Energies are converted to eV (:data:`ENERGY_UNITS`); every malformed input raise
 from __future__ import annotations
 
 import glob as _glob
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,8 @@ from .paths import (
     _resolve_path,
     structure_files,
 )
-from .seed import _read_seed_folder
+from .seed import _names as _seed_names
+from .seed import _read_seed_folder, list_seed_folder, listing_block
 from .units import ENERGY_UNITS, canonical_unit, energy_factor
 
 __all__ = [
@@ -184,6 +186,54 @@ def read_dataset(
                        require_energies=require_energies, force_key=force_key,
                        stress_key=stress_key)
         return _read_several([str(p) for p in path], options)
+    plan = _plan_read(path, layout=layout, n_substrate=n_substrate, groups=groups,
+                      energy_key=energy_key, energy_unit=energy_unit,
+                      energies_csv=energies_csv, index=index,
+                      require_energies=require_energies, force_key=force_key,
+                      stress_key=stress_key)
+    if part is not None:
+        plan = _plan_part(plan, *part)
+    return _read_planned(plan, decisions)
+
+
+@dataclass(frozen=True)
+class _ReadPlan:
+    """What :func:`read_dataset` decides before it reads a structure: the options checked,
+    the layout resolved, the energies CSV parsed and, for the substrate/surface layout,
+    the p_N files listed (``listing``, see :func:`~ljfit.io.seed.list_seed_folder`).
+
+    Parallel reading (:mod:`ljfit.parallel`) plans once on the client and hands every
+    part its slice (:func:`_split`), so that the parts neither list the folder again nor
+    decide anything the client already did; :func:`_read_planned` reads one.
+    """
+
+    display: str
+    folder: Path | None
+    files: list = field(repr=False)
+    layout: str
+    unit: str
+    factor: float
+    n_substrate: int | None
+    groups: str
+    energy_key: str
+    index: object
+    require_energies: bool
+    force_key: str
+    stress_key: str
+    csv_name: str = ""
+    # (no repr of the tables: 32 000 entries each)
+    csv_energies: dict | None = field(default=None, repr=False)
+    csv_weights: dict | None = field(default=None, repr=False)
+    # seed: (numbers, {N: p_N.xyz}, {N: p_N_extended.xyz})
+    listing: tuple | None = field(default=None, repr=False)
+    part: tuple | None = None  # (k, n): the k-th of n blocks of the structures
+
+
+def _plan_read(path, *, layout="auto", n_substrate=None, groups="auto", energy_key="energy",
+               energy_unit="eV", energies_csv=None, index=":", require_energies=True,
+               force_key="forces", stress_key="stress") -> _ReadPlan:
+    """Check the options of :func:`read_dataset` and decide what to read (in this order,
+    so that the first problem is the one reported, serially or in parallel)."""
     unit = canonical_unit(energy_unit)
     factor = ENERGY_UNITS[unit]
     layout = str(layout).strip().lower()
@@ -206,6 +256,7 @@ def read_dataset(
     csv_energies, csv_weights = read_energies_table(csv_name) if csv_name else (None, None)
 
     mode, arg = parse_groups(groups)
+    listing = None
     if layout == "seed":
         if folder is None:
             raise DataError(
@@ -229,11 +280,8 @@ def read_dataset(
                 "'seed' or 'first:N'",
                 display,
             )
-        structures = _read_seed_folder(
-            folder, display, n_substrate, csv_energies, csv_name, factor, require_energies,
-            part=part,
-        )
-        group_mode = "seed"
+        listing = list_seed_folder(folder, display, n_substrate, csv_energies is not None,
+                                   require_energies)
     else:
         if folder is not None:
             files = _folder_structure_files(folder, display)
@@ -242,31 +290,101 @@ def read_dataset(
                 groups = f"first:{n_substrate}"
             elif not (mode == "first" and arg == n_substrate):
                 raise DataError(f"n_substrate={n_substrate} contradicts groups={groups!r}")
+    return _ReadPlan(
+        display=display, folder=folder, files=files, layout=layout, unit=unit, factor=factor,
+        n_substrate=n_substrate, groups=groups, energy_key=energy_key, index=index,
+        require_energies=require_energies, force_key=force_key, stress_key=stress_key,
+        csv_name=csv_name, csv_energies=csv_energies, csv_weights=csv_weights,
+        listing=listing)
+
+
+def _plan_part(plan: _ReadPlan, k: int, n: int) -> _ReadPlan:
+    """The plan of the k-th of n contiguous parts of ``plan``'s structures: a block of the
+    p_N files (seed), of the files, or of the frames of a single file (ase)."""
+    if plan.layout != "seed":
+        return replace(plan, part=(k, n))
+    block = listing_block(plan.listing, k, n)
+    if plan.csv_energies is None:
+        return replace(plan, listing=block, part=(k, n))
+    # the CSV rows this block's structures look up, not all of them for every part
+    numbers, subs, exts = _seed_names(block)
+    keys = set()
+    for m in numbers:
+        name = subs.get(m, f"p_{m}.xyz")[:-4]
+        keys.update((name, f"{name}.xyz", exts[m][:-4], exts[m]))
+    rows = {key: plan.csv_energies[key] for key in keys if key in plan.csv_energies}
+    weights = None
+    if plan.csv_weights is not None:
+        weights = {key: plan.csv_weights[key] for key in keys if key in plan.csv_weights}
+    return replace(plan, listing=block, part=(k, n), csv_energies=rows, csv_weights=weights)
+
+
+def _split(plan: _ReadPlan, n_parts: int) -> list:
+    """``plan`` cut into at most ``n_parts`` parts (fewer when it holds fewer p_N pairs,
+    files, or frames of its one file)."""
+    if plan.layout == "seed":
+        n = len(plan.listing[0])
+    elif len(plan.files) >= n_parts:
+        n = n_parts
+    elif len(plan.files) == 1 and plan.files[0].suffix.lower() in (".xyz", ".extxyz"):
+        n = _frames_in(plan.files[0], plan.display)
+    else:
+        n = len(plan.files)
+    n = max(1, min(n_parts, n))
+    return [_plan_part(plan, k, n) for k in range(n)]
+
+
+def _frames_in(path: Path, display: str) -> int:
+    """Frames of one XYZ file, by its count lines; 1 when the file is odd in any way (its
+    one part then reads it as the serial reader does, and fails with the same words)."""
+    from .asefiles import scan_xyz
+    from .common import read_regular_file
+
+    try:
+        return len(scan_xyz(read_regular_file(path, display), display))
+    except (DataError, OSError):
+        return 1
+
+
+def _read_planned(plan: _ReadPlan, decisions: dict | None = None) -> Dataset:
+    """Read what ``plan`` (:func:`_plan_read`, or a part of it) names into a Dataset."""
+    folder, files, display = plan.folder, plan.files, plan.display
+    if plan.layout == "seed":
+        structures = _read_seed_folder(
+            folder, display, plan.n_substrate, plan.csv_energies, plan.csv_name,
+            plan.factor, plan.require_energies, listing=plan.listing,
+        )
+        group_mode = "seed"
+        if plan.csv_weights is not None:
+            structures = [s.with_weight(plan.csv_weights.get(s.name, s.weight))
+                          for s in structures]
+        # no check_coordinates: both seed readers refuse coordinates beyond the limit,
+        # naming the file and line, and a seed structure has no cell
+    else:
         structures, group_mode = read_ase_files(
             files,
             display,
             named_by_file=folder is not None or len(files) > 1 or _glob.has_magic(display),
-            groups=groups,
-            energy_key=energy_key,
-            factor=factor,
-            csv_energies=csv_energies,
-            csv_name=csv_name,
-            index=index,
-            require_energies=require_energies,
-            force_key=force_key,
-            stress_key=stress_key,
-            csv_weights=csv_weights,
-            part=part,
+            groups=plan.groups,
+            energy_key=plan.energy_key,
+            factor=plan.factor,
+            csv_energies=plan.csv_energies,
+            csv_name=plan.csv_name,
+            index=plan.index,
+            require_energies=plan.require_energies,
+            force_key=plan.force_key,
+            stress_key=plan.stress_key,
+            csv_weights=plan.csv_weights,
+            part=plan.part,
             decisions=decisions,
         )
-    if csv_weights is not None and layout == "seed":
-        structures = [s.with_weight(csv_weights.get(s.name, s.weight)) for s in structures]
-    check_coordinates(structures)
-    if require_energies:
+        check_coordinates(structures)
+    # a part may hold only structures of weight 0: the caller checks the joined whole
+    if plan.require_energies and plan.part is None:
         check_weights(structures, display)
     return Dataset(
-        structures, path=display, layout=layout, energy_unit=unit, group_mode=group_mode,
-        name=_dataset_name(display, folder, files),
+        structures, path=display, layout=plan.layout, energy_unit=plan.unit,
+        group_mode=group_mode, name=_dataset_name(display, folder, files),
     )
 
 

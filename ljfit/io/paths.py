@@ -22,6 +22,8 @@ _VASP_NAMES = re.compile(r"^(POSCAR|CONTCAR)", re.IGNORECASE)
 #: File names of the substrate/surface layout.
 _SEED_SUB = re.compile(r"^p_(\d+)\.xyz$", re.ASCII)  # ASCII: int() of the digits is N
 _SEED_EXT = re.compile(r"^p_(\d+)_extended\.xyz$", re.ASCII)
+#: Either of them in one match: N, and whether it is the extended file.
+_SEED_NAME = re.compile(r"^p_(\d+)(_extended)?\.xyz$", re.ASCII)
 
 
 def _resolve_path(display: str) -> tuple[Path | None, list[Path]]:

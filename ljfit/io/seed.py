@@ -23,7 +23,7 @@ from .common import (
     excerpt,
     path_problem,
 )
-from .paths import _SEED_EXT, _SEED_SUB
+from .paths import _SEED_EXT, _SEED_NAME, _SEED_SUB
 
 # -- the seed layout -------------------------------------------------------------------------
 
@@ -191,23 +191,41 @@ def _gaps(numbers: list, show: int = 20) -> tuple:
     return count, first
 
 
-def _read_seed_folder(
-    folder: Path,
-    display: str,
-    n_substrate: int | None,
-    csv_energies: dict | None,
-    csv_name: str,
-    factor: float,
-    require_energies: bool,
-    part: tuple | None = None,
-) -> list[Structure]:
-    """Every p_N pair of a folder, in numeric order (gaps warned, unpaired files rejected);
-    with ``part=(k, n)`` only the k-th of n contiguous blocks of them."""
+def _scan_names(folder: Path) -> tuple | None:
+    """({N: p_N.xyz}, {N: p_N_extended.xyz}) of a folder in one pass over its entries, in
+    no particular order; None when any p_N name needs a closer look (two names with one N,
+    an entry that is no regular file, an N of 10 digits or more): :func:`_scan_sorted`
+    then finds the first problem in natural order and names it."""
+    subs: dict[int, str] = {}
+    exts: dict[int, str] = {}
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                name = entry.name
+                if not name.startswith("p_"):
+                    continue
+                m = _SEED_NAME.match(name)
+                if m is None:
+                    continue
+                digits = m.group(1)
+                table = exts if m.group(2) else subs
+                n = int(digits) if len(digits) < 10 else -1
+                # is_file() is answered from the directory entry for a regular file (no
+                # stat of each of 64 000 files); links are followed as path_problem does
+                if n < 0 or n in table or not entry.is_file():
+                    return None
+                table[n] = name
+    except OSError:
+        return None
+    return subs, exts
+
+
+def _scan_sorted(folder: Path, display: str) -> tuple:
+    """({N: p_N.xyz}, {N: p_N_extended.xyz}) of a folder, its p_N entries visited in
+    natural order, raising at the first that is no regular file or repeats a number."""
     subs: dict[int, str] = {}
     exts: dict[int, str] = {}
     with os.scandir(folder) as it:
-        # natural order among the p_N files only (a 64 000-file folder: sorting every entry
-        # by a regex-split key cost more than reading the files)
         entries = sorted((e for e in it if e.name.startswith("p_")),
                          key=lambda e: _seed_order(e.name))
     for entry in entries:
@@ -227,6 +245,35 @@ def _read_seed_folder(
                     f"{table[n]} and {entry.name} carry the same number {n}", display
                 )
             table[n] = entry.name
+    return subs, exts
+
+
+def list_seed_folder(folder: Path, display: str, n_substrate: int | None, have_csv: bool,
+                     require_energies: bool) -> tuple:
+    """The p_N pairs of a substrate/surface folder, checked: gaps in the numbering warned,
+    unpaired files rejected.
+
+    Parameters
+    ----------
+    folder : Path
+    display : str
+        The folder as the user named it (for messages).
+    n_substrate : int, optional
+        Substrate atoms per structure; with it (and energies from a CSV file when they are
+        required) a p_N_extended.xyz needs no p_N.xyz.
+    have_csv : bool
+        The energies come from a CSV file.
+    require_energies : bool
+
+    Returns
+    -------
+    (list of int, dict, dict)
+        The numbers N in order, and the file names by N: ``{N: "p_N.xyz"}``,
+        ``{N: "p_N_extended.xyz"}``. :func:`_read_seed_folder` reads them (or a block of
+        them: parallel parts are handed their slice, the folder is listed once).
+    """
+    scanned = _scan_names(folder)
+    subs, exts = scanned if scanned is not None else _scan_sorted(folder, display)
     numbers = sorted(set(subs) | set(exts))
     if not numbers:
         raise DataError("no p_N.xyz / p_N_extended.xyz files in the folder", display)
@@ -238,7 +285,7 @@ def _read_seed_folder(
                 os.path.join(display, subs[n]),
             )
     orphans = [n for n in numbers if n not in subs]
-    if orphans and (n_substrate is None or (require_energies and csv_energies is None)):
+    if orphans and (n_substrate is None or (require_energies and not have_csv)):
         n = orphans[0]
         raise DataError(
             f"no partner p_{n}.xyz in the folder (it holds the energy and the substrate "
@@ -252,11 +299,54 @@ def _read_seed_folder(
             f"{display}: numbering has gaps, missing {shown} ({n_gaps} number(s)); "
             f"read {len(numbers)} structures",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+    return numbers, subs, exts
 
-    if part is not None:
-        numbers = numbers[_block(len(numbers), *part)]
+
+def listing_block(listing: tuple, k: int, parts: int) -> tuple:
+    """The k-th of ``parts`` contiguous blocks of a :func:`list_seed_folder` listing: what a
+    parallel part needs to read. When every file of the block is named ``p_N.xyz`` and
+    ``p_N_extended.xyz`` (no leading zeros, both present) the names are left out (None):
+    sending 16 000 names to each of 4 parts cost the client 50 ms before the workers
+    could start."""
+    numbers, subs, exts = listing
+    mine = numbers[_block(len(numbers), k, parts)]
+    if all(subs.get(n) == f"p_{n}.xyz" and exts[n] == f"p_{n}_extended.xyz" for n in mine):
+        return (mine, None, None)
+    return (mine, {n: subs[n] for n in mine if n in subs}, {n: exts[n] for n in mine})
+
+
+def _names(listing: tuple) -> tuple:
+    """A listing with the names :func:`listing_block` left out filled in."""
+    numbers, subs, exts = listing
+    if subs is None:
+        subs = {n: f"p_{n}.xyz" for n in numbers}
+        exts = {n: f"p_{n}_extended.xyz" for n in numbers}
+    return numbers, subs, exts
+
+
+def _read_seed_folder(
+    folder: Path,
+    display: str,
+    n_substrate: int | None,
+    csv_energies: dict | None,
+    csv_name: str,
+    factor: float,
+    require_energies: bool,
+    part: tuple | None = None,
+    listing: tuple | None = None,
+) -> list[Structure]:
+    """Every p_N pair of a folder, in numeric order (gaps warned, unpaired files rejected);
+    with ``part=(k, n)`` only the k-th of n contiguous blocks of them; with ``listing``
+    (from :func:`list_seed_folder`, or a block of one) those files, without listing the
+    folder again."""
+    if listing is None:
+        listing = list_seed_folder(folder, display, n_substrate, csv_energies is not None,
+                                   require_energies)
+        if part is not None:
+            listing = listing_block(listing, *part)
+    numbers, subs, exts = _names(listing)
     structures = _bulk_structures(folder, display, numbers, subs, exts, n_substrate,
                                   csv_energies, csv_name, factor, require_energies)
     if structures is None:  # something is off: read file by file for the exact message
@@ -344,12 +434,38 @@ def _one_structure(folder, display, n, subs, exts, n_substrate, csv_energies, cs
 # -- the bulk path ----------------------------------------------------------------------------
 
 
-def _read_bytes(path) -> bytes | None:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
+#: Bytes asked of each read(): a p_N file of thousands of atoms takes a few reads.
+_CHUNK = 1 << 16
+
+
+def _read_files(paths: list) -> list | None:
+    """The bytes of every file, or None when one cannot be read (the line-by-line reader
+    then names it). os.open/os.read, not open(): a Python file object per file cost more
+    than the read itself, 0.15 s of 64 000 small files; O_NONBLOCK: a FIFO swapped in after
+    the listing reads as empty (and is named by the line-by-line reader), never blocks."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    out = []
+    for path in paths:
+        try:
+            fd = os.open(path, flags)
+        except OSError:
+            return None
+        try:
+            data = os.read(fd, _CHUNK)
+            if data:  # until EOF: read() may return less than asked before it
+                more = os.read(fd, _CHUNK)
+                if more:
+                    chunks = [data, more]
+                    while more:
+                        more = os.read(fd, _CHUNK)
+                        chunks.append(more)
+                    data = b"".join(chunks)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        out.append(data)
+    return out
 
 
 def _atom_table(blobs: list) -> tuple | None:
@@ -360,15 +476,13 @@ def _atom_table(blobs: list) -> tuple | None:
 
     import pandas as pd
 
-    counts = []
-    parts = []
-    for data in blobs:
-        data = data.rstrip()
-        if not data or b"\x00" in data or b"\r" in data or b"\t" in data:
-            return None
-        counts.append(data.count(b"\n") + 1)
-        parts.append(data)
+    parts = [data.rstrip() for data in blobs]
+    if not all(parts):
+        return None
     text = b"\n".join(parts) + b"\n"
+    if b"\x00" in text or b"\r" in text or b"\t" in text:
+        return None
+    counts = np.array([data.count(b"\n") for data in parts], dtype=np.int64) + 1
     try:
         table = pd.read_csv(io.BytesIO(text), sep=" ", header=None, skipinitialspace=True,
                             names=["s", "x", "y", "z"], dtype={"s": "category", "x": float,
@@ -376,7 +490,6 @@ def _atom_table(blobs: list) -> tuple | None:
                             engine="c", na_filter=False, skip_blank_lines=False)
     except (ValueError, pd.errors.ParserError):
         return None
-    counts = np.asarray(counts, dtype=np.int64)
     if len(table) != int(counts.sum()):
         return None
     pos = table[["x", "y", "z"]].to_numpy(dtype=float)
@@ -389,6 +502,51 @@ def _atom_table(blobs: list) -> tuple | None:
     return codes, uniques, pos, counts
 
 
+def _substrate_heads(blobs: list, need_energy: bool) -> tuple | None:
+    """(declared atom counts, energies or NaN, atom-line bodies) of p_N.xyz files, or None
+    when a count line or an energy needs the line-by-line reader's message."""
+    n = len(blobs)
+    declared = np.empty(n, dtype=np.int64)
+    energies = np.full(n, math.nan)
+    bodies = []
+    for k, data in enumerate(blobs):
+        head = data.split(b"\n", 2)
+        if len(head) < 3:
+            return None
+        count = head[0].strip()
+        if not count.isdigit() or len(count) > 9:
+            return None  # (an absurd count: the line-by-line reader names it)
+        declared[k] = int(count)
+        if need_energy:
+            tokens = head[1].split()
+            try:
+                energies[k] = float(tokens[1])
+            except (IndexError, ValueError):
+                return None
+        bodies.append(head[2])
+    if need_energy and not np.all(np.isfinite(energies)):
+        return None
+    return declared, energies, bodies
+
+
+def _layout_index(codes, starts, n_atoms, n_sub) -> tuple:
+    """(layout of every structure, (first structure of each layout)): structures with the
+    same symbols in the same order and the same substrate size share one layout, found
+    with numpy (one row per structure) instead of a dictionary lookup per structure."""
+    n = len(starts)
+    index = np.empty(n, dtype=np.int64)
+    firsts: list = []
+    sizes = np.stack([n_atoms, n_sub], axis=1)
+    for size in np.unique(sizes, axis=0):
+        members = np.flatnonzero((sizes == size).all(axis=1))
+        width = int(size[0])
+        rows = codes[starts[members, None] + np.arange(width)]
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        index[members] = len(firsts) + inverse.reshape(-1)
+        firsts.extend(int(m) for m in members[first])
+    return index, firsts
+
+
 def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_energies,
                      csv_name, factor, require_energies) -> list | None:
     """Every p_N at once: the files read in one pass, their atom lines parsed in bulk with
@@ -397,31 +555,16 @@ def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_ener
     need_energy = csv_energies is None
     if any(n not in subs for n in numbers):
         return None
-    ext_blobs, sub_blobs = [], []
-    base = str(folder) + os.sep
-    for n in numbers:  # plain strings: pathlib costs more than the read of a small file
-        e = _read_bytes(base + exts[n])
-        s = _read_bytes(base + subs[n])
-        if e is None or s is None:
-            return None
-        ext_blobs.append(e)
-        sub_blobs.append(s)
+    base = str(folder) + os.sep  # plain strings: pathlib costs more than a small file's read
+    ext_blobs = _read_files([base + exts[n] for n in numbers])
+    sub_blobs = None if ext_blobs is None else _read_files([base + subs[n] for n in numbers])
+    if ext_blobs is None or sub_blobs is None:
+        return None
     # p_N.xyz: count line, comment line with the energy, atom lines
-    energies = np.full(len(numbers), math.nan)
-    sub_bodies = []
-    for k, data in enumerate(sub_blobs):
-        head = data.split(b"\n", 2)
-        if len(head) < 3 or not head[0].strip().isdigit() or len(head[0].strip()) > 9:
-            return None  # (an absurd count: the line-by-line reader names it)
-        if need_energy:
-            tokens = head[1].split()
-            try:
-                energies[k] = float(tokens[1])
-            except (IndexError, ValueError):
-                return None
-            if not math.isfinite(energies[k]):
-                return None
-        sub_bodies.append(head[2])
+    heads = _substrate_heads(sub_blobs, need_energy)
+    if heads is None:
+        return None
+    declared, energies, sub_bodies = heads
     ext = _atom_table(ext_blobs)
     sub = _atom_table(sub_bodies)
     if ext is None or sub is None:
@@ -429,7 +572,6 @@ def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_ener
     ext_codes, ext_uniques, ext_pos, ext_n = ext
     ext_pos.setflags(write=False)  # each structure's positions are a read-only view
     sub_codes, sub_uniques, sub_pos, sub_n = sub
-    declared = np.array([int(d.split(b"\n", 1)[0]) for d in sub_blobs])
     if not np.array_equal(declared, sub_n):
         return None
     # one numbering of the symbols for both tables
@@ -448,30 +590,29 @@ def _bulk_structures(folder, display, numbers, subs, exts, n_substrate, csv_ener
         return None
     if np.any(np.linalg.norm(ext_pos[take] - sub_pos[mine], axis=1) > POSITION_TOLERANCE):
         return None
-    structures = []
-    layouts: dict = {}
-    display_dir = os.path.join(display, "")
-    for k, n in enumerate(numbers):
+    # one symbols tuple and one groups array per layout, shared by its structures
+    index, firsts = _layout_index(ext_codes, ext_start, ext_n, n_sub)
+    shared = []
+    for k in firsts:
         a, b = int(ext_start[k]), int(ext_start[k] + ext_n[k])
-        key = (ext_codes[a:b].tobytes(), int(n_sub[k]))
-        shared = layouts.get(key)
-        if shared is None:
-            syms = tuple(ext_uniques[c] for c in ext_codes[a:b])
-            groups = np.full(len(syms), GROUP_B, dtype=np.int8)
-            groups[: int(n_sub[k])] = GROUP_A
-            groups.setflags(write=False)
-            shared = layouts[key] = (syms, groups)
-        name = subs[n][:-4]  # p_N.xyz → p_N
-        if csv_energies is not None:
-            aliases = [name, f"{name}.xyz", exts[n][:-4], exts[n]]
-            energy = _csv_lookup(csv_energies, aliases, name, csv_name, require_energies)
-        else:
-            energy = energies[k]
-        structures.append(Structure._trusted(
-            name=name, symbols=shared[0], positions=ext_pos[a:b], energy=energy * factor,
-            groups=shared[1], source=f"{display_dir}{exts[n]}", first_line=1,
-        ))
-    return structures
+        groups = np.full(b - a, GROUP_B, dtype=np.int8)
+        groups[: int(n_sub[k])] = GROUP_A
+        groups.setflags(write=False)
+        shared.append((tuple(ext_uniques[c] for c in ext_codes[a:b]), groups))
+    names = [subs[n][:-4] for n in numbers]  # p_N.xyz → p_N
+    if csv_energies is not None:
+        values = [_csv_lookup(csv_energies, [name, f"{name}.xyz", exts[n][:-4], exts[n]],
+                              name, csv_name, require_energies) * factor
+                  for name, n in zip(names, numbers)]
+    else:
+        values = (energies * factor).tolist()  # the products Python floats would give
+    display_dir = os.path.join(display, "")
+    ends = (ext_start + ext_n).tolist()
+    trusted = Structure._trusted
+    return [trusted(name=name, symbols=shared[j][0], positions=ext_pos[a:b], energy=energy,
+                    groups=shared[j][1], source=f"{display_dir}{exts[n]}", first_line=1)
+            for name, n, j, a, b, energy in zip(names, numbers, index.tolist(),
+                                                ext_start.tolist(), ends, values)]
 
 
 def _ranges(starts, lengths) -> np.ndarray:
