@@ -240,6 +240,39 @@ def test_model_forces_and_stress_are_derivatives_of_its_energy(which, potential,
 # --------------------------------------------------------------------------------------
 
 
+def test_force_and_stress_tables_are_written_as_pandas_writes_them():
+    """predictions_forces.csv / predictions_stress.csv are formatted without pandas (its
+    per-number formatting was half of a fit of 4000 cells with forces): the bytes of
+    DataFrame.to_csv on forces_frame / stress_frame, with names that need quoting, a
+    structure with forces but no stress, and missing and infinite predictions."""
+    from dataclasses import replace
+
+    from ljfit.report import FitRun, forces_frame, stress_frame
+    from ljfit.report.tables import _csv_text, rows_csv
+
+    ds = _labelled(_frames(6), _pair_values(ARKR), e0=E0)
+    names = ["a,b", 'say "hi"', "line\nbreak", " lead", "cr\rx", "Å;'q'"]
+    ds = Dataset([replace(st, name=names[k], stress=None if k == 2 else st.stress)
+                  for k, st in enumerate(ds)], group_mode="all")
+    p = plan(ds)
+    model = LJModel(ds, cutoff=6.0, shift=True, forces=p.forces, stress=p.stress,
+                    reference_energies=True)
+    res = ljfit.fit(model, ds, "linear", sigmas=p.sigmas)
+    odd = {k: dict(v) for k, v in res.observed.items()}
+    for kind in ("forces", "stress"):
+        pred = np.array(odd[kind]["predictions"], dtype=float)
+        pred[:4] = [np.nan, np.inf, -0.0, 5e-324]
+        odd[kind]["predictions"] = pred
+    runs = [FitRun(ds, model, {"linear": res}),
+            FitRun(ds, model, {"linear": res, "odd,\"m": replace(res, observed=odd)})]
+    for run in runs:
+        for kind, frame in (("forces", forces_frame), ("stress", stress_frame)):
+            text = rows_csv(run, kind)
+            assert text == _csv_text(frame(run)), kind
+    table = stress_frame(runs[0])  # the structure without stress has no rows
+    assert len(table) == 5 * 6 and set(table["structure"]) == set(names) - {names[2]}
+
+
 def _frames(n=10, seed=3):
     return _cells(n, np.random.default_rng(seed), sizes=(1, 2))
 

@@ -59,13 +59,11 @@ from .figures import write_figures
 from .lammps import lammps_export
 from .run import FitRun, to_json
 from .tables import (
-    _csv_text,
-    forces_frame,
     metrics_document,
     parameters_csv,
     params_document,
     predictions_csv,
-    stress_frame,
+    rows_csv,
 )
 from .text import markdown_report
 
@@ -515,10 +513,11 @@ def write_results(run: FitRun, out, *, force: bool = False, plots: bool = True,
     with staged_folder(out, force=force, protect=protect) as tmp:
         _write_text(tmp / "parameters.csv", parameters_csv(run))
         _write_text(tmp / "predictions.csv", predictions_csv(run))
-        for name, frame in (("predictions_forces.csv", forces_frame(run)),
-                            ("predictions_stress.csv", stress_frame(run))):
-            if frame is not None:
-                _write_text(tmp / name, _csv_text(frame))
+        for name, kind in (("predictions_forces.csv", "forces"),
+                           ("predictions_stress.csv", "stress")):
+            text = rows_csv(run, kind)
+            if text is not None:
+                _write_text(tmp / name, text)
         doc = params_document(run)
         _write_text(tmp / "params.json", to_json(doc))
         _signals.pause_for_test("writing")  # test hook: half of the files are written
