@@ -295,11 +295,21 @@ def _rows(ds):
     pytest.param({"energies_csv": "energies.csv"}, id="energies-csv"),
     pytest.param({"groups": "first:2"}, id="first-2"),
 ])
-def test_seed_bulk_reader_equals_the_line_by_line_reader(tmp_path, monkeypatch, options):
+@pytest.mark.parametrize("small_lines", [20_000, 0], ids=["python-split", "pandas-reader"])
+def test_seed_bulk_reader_equals_the_line_by_line_reader(tmp_path, monkeypatch, options,
+                                                         small_lines):
+    """Both bulk parsers (Python split for small inputs, pandas' C reader for large ones)
+    give the line-by-line reader's Dataset, byte for byte."""
+    monkeypatch.setattr(io_seed, "SMALL_TABLE_LINES", small_lines)
+    parsed = []
+    table = io_seed._atom_table
+    monkeypatch.setattr(io_seed, "_atom_table", lambda blobs: parsed.append(table(blobs))
+                        or parsed[-1])
     folder = _mixed_seed_folder(tmp_path / "mixed")
     if "energies_csv" in options:
         options = dict(options, energies_csv=folder / options["energies_csv"])
     bulk = ljfit.read_dataset(folder, **options)
+    assert len(parsed) == 2 and all(t is not None for t in parsed)  # the bulk path ran
     assert len(bulk._distinct_layouts()) == 6
     with monkeypatch.context() as m:
         m.setattr(io_seed, "_bulk_structures", lambda *a, **k: None)
