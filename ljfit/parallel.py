@@ -275,7 +275,14 @@ def _import_for_parts(tasks) -> None:
 
     layouts = {part.layout for _, part in tasks if hasattr(part, "layout")}
     if "seed" in layouts:
-        import pandas  # noqa: F401  (the bulk reader's table parser)
+        from .io import seed
+
+        # pandas parses the atom lines of a part with more than seed.SMALL_TABLE_LINES of
+        # them; a part's structures hold ~10 atoms or more, so a part of more than a tenth
+        # of that many structures will need it (a smaller one splits its lines in Python)
+        most = max(len(part.listing[0]) for _, part in tasks if part.layout == "seed")
+        if most > seed.SMALL_TABLE_LINES // 10:
+            import pandas  # noqa: F401  (the bulk reader's table parser)
     if "ase" in layouts:
         from .io import asefiles  # noqa: F401
 
