@@ -83,6 +83,44 @@ def test_parts_of_a_seed_folder_and_of_one_file(tmp_path, jobs):
     assert any(s.positions is None for s in ds)
 
 
+@pytest.mark.parametrize("fmt", ["extxyz", "xyz"], ids=["extxyz-C-parser", "plain-xyz-ase"])
+@pytest.mark.parametrize("index", [":", "2:11", "::3", "::-1"])
+@pytest.mark.parametrize("n_parts", [2, 5])
+def test_parts_of_one_file_read_their_frames_only(tmp_path, monkeypatch, fmt, index, n_parts):
+    """A part of one file's frames parses only its own (the C parser seeks to them): the
+    parts joined equal the serial read, frame for frame, whatever frames ``index``
+    selects."""
+    import ase.io
+
+    from ljfit.io import _plan_read, _read_planned, _split, asefiles
+
+    path = _argon_file(tmp_path / "ar.extxyz")
+    if fmt == "xyz":  # no key=value comment lines: ASE's reader, every frame, then the block
+        plain = tmp_path / "ar.xyz"
+        write(plain, ase.io.read(path, ":"), format="xyz")
+        path = plain
+    opts = dict(READ, groups="all", index=index, require_energies=False)
+    serial = ljfit.read_dataset(path, **opts)
+    made = []
+    original = asefiles.Frame.from_extxyz.__func__
+    monkeypatch.setattr(asefiles.Frame, "from_extxyz", classmethod(
+        lambda cls, f, comment=None: made.append(1) or original(cls, f, comment)))
+    parts = _split(_plan_read(path, **opts), n_parts)
+    assert len(parts) == min(n_parts, len(serial))  # no empty part
+    rows = []
+    for part in parts:
+        made.clear()
+        ds = _read_planned(part)
+        if fmt == "extxyz":
+            assert len(made) == len(ds)  # its frames, not the file's
+        rows += [_frame_row(s) for s in ds]
+    assert rows == [_frame_row(s) for s in serial]
+
+
+def _frame_row(s):
+    return s.name, s.positions.tobytes(), np.float64(s.energy).tobytes(), s.cell.tobytes()
+
+
 def _fit_outputs(folder):
     params = json.loads((folder / "params.json").read_text())["parameters"]
     metrics = json.loads((folder / "metrics.json").read_text())

@@ -327,21 +327,23 @@ def _split(plan: _ReadPlan, n_parts: int) -> list:
     elif len(plan.files) >= n_parts:
         n = n_parts
     elif len(plan.files) == 1 and plan.files[0].suffix.lower() in (".xyz", ".extxyz"):
-        n = _frames_in(plan.files[0], plan.display)
+        n = _frames_in(plan.files[0], plan.display, plan.index)
     else:
         n = len(plan.files)
     n = max(1, min(n_parts, n))
     return [_plan_part(plan, k, n) for k in range(n)]
 
 
-def _frames_in(path: Path, display: str) -> int:
-    """Frames of one XYZ file, by its count lines; 1 when the file is odd in any way (its
-    one part then reads it as the serial reader does, and fails with the same words)."""
-    from .asefiles import scan_xyz
+def _frames_in(path: Path, display: str, index=":") -> int:
+    """Frames of one XYZ file that ``index`` selects, by its count lines; 1 when the file
+    or the selection is odd in any way (its one part then reads it as the serial reader
+    does, and fails with the same words)."""
+    from .asefiles import _select_frames, scan_xyz
     from .common import read_regular_file
 
     try:
-        return len(scan_xyz(read_regular_file(path, display), display))
+        n = len(scan_xyz(read_regular_file(path, display), display))
+        return max(1, len(_select_frames(n, index, display)))
     except (DataError, OSError):
         return 1
 

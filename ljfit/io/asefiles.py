@@ -21,6 +21,7 @@ converted like the energies.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -254,9 +255,14 @@ def _check_columns(comment: bytes, first_atom: bytes, frame: int, lineno: int, d
                         f"line {lineno} holds {have}", display)
 
 
-def _extxyz_frames(path: Path, display: str, layout: list) -> list | None:
+def _extxyz_frames(path: Path, display: str, layout: list, only=None, data=None):
     """Frames by the compiled parser, or None where it does not apply (plain XYZ comment
-    lines, a parse failure: ASE's reader then gives the established result or message)."""
+    lines, a parse failure: ASE's reader then gives the established result or message).
+
+    ``only``: the indices of the frames wanted, ``data`` the file's bytes; the parser then
+    starts at each run of consecutive ones (a part of ``--jobs`` reads its own
+    frames, not the whole file) and the result holds those frames, in that order.
+    """
     if not all(b"=" in comment for _, _, comment in layout):
         return None
     try:
@@ -264,20 +270,53 @@ def _extxyz_frames(path: Path, display: str, layout: list) -> list | None:
     except ImportError:  # pragma: no cover - a dependency; ASE's reader still works
         return None
     try:
-        frames = extxyz.read_dicts(str(path))
+        if only is None:
+            frames = extxyz.read_dicts(str(path))
+            frames = frames if isinstance(frames, list) else [frames]
+            wanted = layout
+        else:
+            frames = _extxyz_runs(path, data, layout, only)
+            wanted = [layout[k] for k in only]
     except Exception:  # noqa: BLE001 - any refusal: ASE's reader decides and explains
         return None
-    frames = frames if isinstance(frames, list) else [frames]
-    if len(frames) != len(layout) or any(f.natoms != n for f, (_, n, _) in zip(frames, layout)):
+    if len(frames) != len(wanted) or any(f.natoms != n for f, (_, n, _) in zip(frames, wanted)):
         return None
     try:
-        return [Frame.from_extxyz(f, comment) for f, (_, _, comment) in zip(frames, layout)]
+        return [Frame.from_extxyz(f, comment) for f, (_, _, comment) in zip(frames, wanted)]
     except Exception:  # noqa: BLE001
         return None
 
 
-def read_frames(path: Path, display: str) -> list[Frame]:
-    """Every frame of a file (see the module docstring for which reader)."""
+def _extxyz_runs(path: Path, data: bytes, layout: list, only) -> list:
+    """The frames ``only`` of an extxyz file by the compiled parser, seeking to the first
+    frame of each run of consecutive indices (its byte offset from the count lines of
+    ``layout``)."""
+    from extxyz import cextxyz
+    from extxyz.core import iread_dicts
+
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    only = np.asarray(only, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(only) != 1) + 1
+    frames = []
+    fp = cextxyz.cfopen(str(path), "r")
+    if not fp:
+        raise OSError(f"cannot open {path}")
+    try:
+        for run in np.split(only, breaks):
+            line = layout[int(run[0])][0] - 1  # 0-based line of the count
+            offset = 0 if line == 0 else int(newlines[line - 1]) + 1
+            if cextxyz.cfseek(fp, offset, 0) != 0:
+                raise OSError(f"cannot seek in {path}")
+            frames += itertools.islice(iread_dicts(fp, use_cextxyz=True), len(run))
+    finally:
+        cextxyz.cfclose(fp)
+    return frames
+
+
+def read_frames(path: Path, display: str, select=None) -> list[Frame]:
+    """Every frame of a file (see the module docstring for which reader); with ``select``
+    (a function of the number of frames giving the ascending indices wanted), only those,
+    as ``(indices, frames)``."""
     if path.stat().st_size == 0:
         raise DataError("empty file", display)
     if path.suffix.lower() in EXTXYZ_SUFFIXES:
@@ -288,10 +327,23 @@ def read_frames(path: Path, display: str) -> list[Frame]:
         layout = scan_xyz(data, display)
         if not layout:
             raise DataError("the file holds no structures", display)
-        frames = _extxyz_frames(path, display, layout)
+        if select is None:
+            frames = _extxyz_frames(path, display, layout)
+        else:
+            only = list(select(len(layout)))
+            if only == list(range(len(layout))):
+                frames = _extxyz_frames(path, display, layout)
+            else:
+                frames = _extxyz_frames(path, display, layout, only, data) if only else []
+            if frames is not None:
+                return only, frames
         if frames is not None:
             return frames
-    return [Frame.from_atoms(a) for a in _ase_frames(path, display)]
+    frames = [Frame.from_atoms(a) for a in _ase_frames(path, display)]
+    if select is None:
+        return frames
+    only = list(select(len(frames)))
+    return only, [frames[k] for k in only]
 
 
 def _ase_frames(path: Path, display: str) -> list:
@@ -549,19 +601,25 @@ def read_ase_files(
     pairs = list(zip(files, labels))
     if part is not None and len(files) >= part[1]:
         pairs = pairs[_block(len(files), *part)]
+    # a part of one file's frames reads only its block of the selected frames
+    frame_part = part is not None and len(files) < part[1]
     picked = []  # (frame, name, aliases for the CSV, "file[k]", file)
     for f, label in pairs:
         fdisplay = str(f) if named_by_file else display
-        frames = read_frames(f, fdisplay)
-        multi = len(frames) > 1
-        for k in _select_frames(len(frames), index, fdisplay):
+        total = [0]
+
+        def select(n, fdisplay=fdisplay, total=total):
+            total[0] = n
+            chosen = _select_frames(n, index, fdisplay)
+            return chosen[_block(len(chosen), *part)] if frame_part else chosen
+
+        ks, frames = read_frames(f, fdisplay, select)
+        multi = total[0] > 1
+        for k, frame in zip(ks, frames):
             suffix = f"[{k}]" if multi else ""
             name = f"{label}{suffix}"
             aliases = [name, f"{f.name}{suffix}", f"{label}[{k}]", f"{f.name}[{k}]"]
-            picked.append((frames[k], name, aliases, f"{fdisplay}[{k}]", fdisplay))
-
-    if part is not None and len(files) < part[1]:
-        picked = picked[_block(len(picked), *part)]
+            picked.append((frame, name, aliases, f"{fdisplay}[{k}]", fdisplay))
     info_names = [fr.info.get("name") for fr, *_ in picked]
     if decisions is not None:
         decisions["default_names"] = [nm for _, nm, *_ in picked]
