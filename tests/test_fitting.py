@@ -669,3 +669,53 @@ def test_remedies_fit_the_case(case, absent):
     assert r.underdetermined
     remedy = " ".join(r.warnings).split("Remedy:")[1]
     assert "add structures" in remedy and absent not in remedy
+
+
+# ---------------------------------------------------------------------------------------
+# scipy's NNLS, loaded without scipy.optimize
+# ---------------------------------------------------------------------------------------
+
+
+def _nnls_cases():
+    rng = np.random.default_rng(11)
+    cases = []
+    for m, n in [(40, 6), (7, 7), (300, 24), (5, 9)]:  # tall, square, large, wide
+        A = rng.normal(size=(m, n)) * 10.0 ** rng.integers(-8, 4, n)  # badly scaled columns
+        cases.append((A, rng.normal(size=m)))
+    A = rng.normal(size=(30, 4))
+    cases.append((np.hstack([A, A[:, :2]]), rng.normal(size=30)))  # rank-deficient
+    cases.append((np.hstack([A, -A]), A @ [1.0, -2.0, 0.5, -0.1]))  # split columns c⁺ − c⁻
+    return cases
+
+
+def test_nnls_without_scipy_optimize_is_scipys_bit_for_bit(monkeypatch):
+    """ljfit.fitting._scipy_nnls.nnls calls scipy's compiled routine directly (so that a
+    linear fit does not import scipy.optimize, ~0.45 s) and must give its bits."""
+    import inspect
+    import subprocess
+    import sys
+
+    from scipy.optimize import _nnls as scipy_wrapper
+    from scipy.optimize import nnls as public
+
+    from ljfit.fitting import _scipy_nnls
+
+    uses_routine = "from ._slsqplib import nnls" in inspect.getsource(scipy_wrapper)
+    direct = _scipy_nnls._load_direct(even_if_imported=True)
+    assert direct is not None or not uses_routine
+    # (this process imported scipy.optimize before: use the direct routine all the same)
+    monkeypatch.setattr(_scipy_nnls, "_ROUTINE", direct)
+    for A, b in _nnls_cases():
+        x, r = _scipy_nnls.nnls(A, b, maxiter=50 * A.shape[1])
+        y, s = public(A, b, maxiter=50 * A.shape[1])
+        assert x.tobytes() == y.tobytes() and r == s
+    with pytest.raises(RuntimeError, match="Maximum number of iterations"):
+        _scipy_nnls.nnls(*_nnls_cases()[2], maxiter=1)
+    # in a fresh process: the direct path is the one in use wherever scipy's own wrapper
+    # calls that routine, and ljfit's linear fit does not import scipy.optimize
+    if uses_routine:
+        code = ("import sys, ljfit.fitting._scipy_nnls as m, ljfit.fitting.linear; "
+                "print(m.DIRECT, 'scipy.optimize' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.split()
+        assert out == ["True", "False"]

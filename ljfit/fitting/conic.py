@@ -330,7 +330,7 @@ class ConeProgram:
         # a feasible start: the NNLS optimum (ε, σ ≥ 0 only) clipped into the bounds and
         # polished; its cost sets the scale (the solver then sees an O(1) objective however
         # well or badly the bounded model fits) and the point the variables are measured from
-        from scipy.optimize import nnls
+        from ._scipy_nnls import nnls
 
         x_nnls = nnls(Mn, yp, maxiter=50 * max(d, 1))[0] if d else np.zeros(0)
         eps, sig = self._parameters_of(x_nnls / self.norms, self.bounds.sig_lo,

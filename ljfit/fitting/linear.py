@@ -36,16 +36,15 @@ import time
 
 import numpy as np
 
-# scipy's NNLS, although ``import scipy.optimize`` runs its whole package __init__ (~0.3 s
-# of a 1.3 s ``ljfit fit --method linear``): results must keep their bits (the example's
-# parameters.csv is pinned to 15 digits), and a Lawson-Hanson solve of our own, tested
-# against this one to 1e-12 on random, rank-deficient and split-column problems, still
-# moved the last digits of that file's standard errors -- so did the exactly rounded
-# solution on the same active set. Only scipy's own round-off reproduces them.
-from scipy.optimize import nnls
+# scipy's NNLS, whose round-off the results keep: the shipped example's parameters.csv is
+# pinned to 15 digits, and a Lawson-Hanson solve of our own, tested against it to 1e-12 on
+# random, rank-deficient and split-column problems, still moved the last digits of that
+# file's standard errors (so did the exactly rounded solution on the same active set). It
+# is loaded without ``import scipy.optimize`` (~0.45 s of its package __init__): _scipy_nnls.
 
 from ..errors import FitError
 from ..params import slot_parameter_names
+from ._scipy_nnls import nnls
 from .conic import relative_gap
 from .problem import Problem
 from .result import FitResult, diagnose
