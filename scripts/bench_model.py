@@ -420,8 +420,8 @@ CLI_STAGES = [
     ("import ljfit (the package: lazy)", [("ljfit/__init__.py", "<module>")]),
     # (not scipy's vendored scipy/_lib/array_api_compat/numpy/__init__.py)
     ("import numpy", [("site-packages/numpy/__init__.py", "<module>")]),
-    ("import ljfit.fitting (scipy.optimize, for nnls)", [("ljfit/fitting/__init__.py",
-                                                          "<module>")]),
+    ("import ljfit.fitting (scipy.optimize only when a method needs it)",
+     [("ljfit/fitting/__init__.py", "<module>")]),
     ("read (cli _read)", [("ljfit/cli/common.py", "_read")]),
     ("featurise (cli _build_model)", [("ljfit/cli/common.py", "_build_model")]),
     ("read + featurise in parts (parallel.submit + Parts.result)",
