@@ -13,8 +13,8 @@ from ..dataset import GROUP_A, GROUP_B
 from ..errors import FitError
 
 __all__ = ["image_shifts", "wrapped_positions", "wrapped_fractional", "plane_distances",
-           "pair_list", "neighbour_list", "neighbour_pairs", "estimate_pairs", "estimate_images", "check_images",
-           "check_pair_budget", "MAX_PAIRS", "MAX_IMAGES"]
+           "pair_list", "neighbour_list", "neighbour_pairs", "estimate_pairs",
+           "estimate_images", "check_images", "check_pair_budget", "MAX_PAIRS", "MAX_IMAGES"]
 
 #: More interacting pairs (over the whole data set) than this are refused up front: at a few
 #: million pairs per second they would take hours.
