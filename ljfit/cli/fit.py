@@ -58,11 +58,11 @@ def _cores() -> int:
 
 
 def _import_fit_and_report() -> None:
-    """Import what fitting and writing the results need (scipy.optimize, ~0.5 s, and the
-    LAMMPS export's writer); with --jobs/--scheduler while the parts are read elsewhere."""
-    import ase.io.lammpsdata  # noqa: F401
-
-    from .. import report, uncertainty  # noqa: F401
+    """Import what fitting and writing the results need; with --jobs/--scheduler while the
+    parts are read elsewhere. (Only ljfit's modules: scipy.optimize is imported by the
+    methods that need it, and the LAMMPS data file is written without ase.io, whose import
+    -- ~1 s, through scipy.integrate -- would compete with the parts for the cores.)"""
+    from .. import report  # noqa: F401
     from ..fitting import fit  # noqa: F401
 
 
