@@ -28,6 +28,7 @@ measures the crossover on this machine.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import replace
 
@@ -274,17 +275,29 @@ def _import_for_parts(tasks) -> None:
     from .features import accumulate, batched  # noqa: F401
 
     layouts = {part.layout for _, part in tasks if hasattr(part, "layout")}
-    if "seed" in layouts:
-        from .io import seed
-
-        # pandas parses the atom lines of a part with more than seed.SMALL_TABLE_LINES of
-        # them; a part's structures hold ~10 atoms or more, so a part of more than a tenth
-        # of that many structures will need it (a smaller one splits its lines in Python)
-        most = max(len(part.listing[0]) for _, part in tasks if part.layout == "seed")
-        if most > seed.SMALL_TABLE_LINES // 10:
-            import pandas  # noqa: F401  (the bulk reader's table parser)
+    if "seed" in layouts and _seed_parts_need_pandas(
+            [part for _, part in tasks if part.layout == "seed"]):
+        import pandas  # noqa: F401  (the bulk reader's table parser)
     if "ase" in layouts:
         from .io import asefiles  # noqa: F401
+
+
+def _seed_parts_need_pandas(parts) -> bool:
+    """Whether the largest part of a substrate/surface folder has more atom lines than the
+    bulk reader splits in Python (``seed.SMALL_TABLE_LINES``; above it pandas parses them):
+    its structures times the atoms of its first structure (one file read)."""
+    from .io import seed
+
+    part = max(parts, key=lambda p: len(p.listing[0]))
+    numbers, _, exts = seed._names(part.listing)
+    if not len(numbers):
+        return False
+    try:
+        with open(os.path.join(part.folder, exts[numbers[0]]), "rb") as fh:
+            atoms = fh.read(1 << 20).count(b"\n") + 1
+    except OSError:
+        return True  # (the part will say what is wrong; pandas as if it were large)
+    return len(numbers) * atoms > seed.SMALL_TABLE_LINES
 
 
 class Parts:

@@ -511,3 +511,13 @@ def test_a_part_is_sent_the_csv_rows_of_its_structures_only(tmp_path):
     pieces = [ljfit.io._read_planned(p) for p in parts]
     np.testing.assert_array_equal(np.concatenate([d.energies for d in pieces]),
                                   whole.energies)
+
+
+@pytest.mark.parametrize("small_lines, expected", [(50_000, False), (100, True)])
+def test_parent_imports_pandas_only_for_parts_that_parse_with_it(monkeypatch, small_lines,
+                                                                 expected):
+    """The example's parts (20 structures of 57 atoms) split their lines in Python unless
+    the limit is below their ~1140 lines: then pandas is imported before the fork."""
+    monkeypatch.setattr(io_seed, "SMALL_TABLE_LINES", small_lines)
+    tasks = parallel._tasks([str(EXAMPLE)], READ, 2)
+    assert parallel._seed_parts_need_pandas([part for _, part in tasks]) is expected
