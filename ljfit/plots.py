@@ -378,8 +378,10 @@ def profiles(profiles_dict: Mapping, fig=None, *, title=None, threshold=None):
         Drawn into (its existing axes are cleared).
     title : str, optional
     threshold : float, optional
-        Δcost (χ²/2) drawn as a dotted line, e.g. F_min/(m − n), the rise of the cost
-        F = ½ Σ w r² that corresponds to one standard error (Δχ² = 1).
+        Δcost (χ²/2) drawn as a dotted line: the rise of the cost F = ½ Σ (r/σ)² that
+        corresponds to one standard error -- ½ when the sigmas are true errors
+        (``--absolute-sigma``), else ½ s² = F_min/(m − n) with the errors scaled by the
+        reduced χ² s².
 
     Returns
     -------
@@ -426,7 +428,8 @@ def profiles(profiles_dict: Mapping, fig=None, *, title=None, threshold=None):
         ax.xaxis.set_major_locator(MaxNLocator(4))  # long values (0.01925) must not overlap
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         ax.grid(True, color="0.92", lw=0.6)
-    note = "dashed: best value" + (", dotted: 1 standard error (Δχ² = 1)"
+    # the rise of one standard error: ½ with --absolute-sigma, else ½ s² (scaled errors)
+    note = "dashed: best value" + (f", dotted: 1 standard error (Δcost = {threshold:.3g})"
                                    if threshold is not None and np.isfinite(threshold)
                                    and threshold > 0 else "")
     fig.suptitle(f"{title or 'cost profiles'}\n({note})", fontsize="medium")
