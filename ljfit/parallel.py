@@ -292,9 +292,12 @@ def _seed_parts_need_pandas(parts) -> bool:
     numbers, _, exts = seed._names(part.listing)
     if not len(numbers):
         return False
-    try:
-        with open(os.path.join(part.folder, exts[numbers[0]]), "rb") as fh:
-            atoms = fh.read(1 << 20).count(b"\n") + 1
+    try:  # (non-blocking: the listing found a regular file, but never hang on a FIFO)
+        fd = os.open(os.path.join(part.folder, exts[numbers[0]]), os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            atoms = os.read(fd, 1 << 20).count(b"\n") + 1
+        finally:
+            os.close(fd)
     except OSError:
         return True  # (the part will say what is wrong; pandas as if it were large)
     return len(numbers) * atoms > seed.SMALL_TABLE_LINES

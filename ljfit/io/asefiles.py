@@ -313,10 +313,10 @@ def _extxyz_runs(path: Path, data: bytes, layout: list, only) -> list:
     return frames
 
 
-def read_frames(path: Path, display: str, select=None) -> list[Frame]:
+def read_frames(path: Path, display: str, select=None) -> list[Frame] | tuple:
     """Every frame of a file (see the module docstring for which reader); with ``select``
-    (a function of the number of frames giving the ascending indices wanted), only those,
-    as ``(indices, frames)``."""
+    (a function of the number of frames in the file giving the indices wanted), only those,
+    as ``(indices, frames)``: the compiled parser then parses no other frame."""
     if path.stat().st_size == 0:
         raise DataError("empty file", display)
     if path.suffix.lower() in EXTXYZ_SUFFIXES:
