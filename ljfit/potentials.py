@@ -114,6 +114,13 @@ class Mie:
             return inv6 * inv6, inv6
         return inv2 ** (self.n / 2), inv2 ** (self.m / 2)
 
+    def force_factors(self, r2, rn, rm):
+        """(n r^−n−2, m r^−m−2) from r² and the :meth:`inverse_powers` ``rn``, ``rm`` (each
+        possibly times a pair weight): −(1/r) d(r^−p)/dr, the factors that turn a pair
+        vector into its force and virial features."""
+        inv2 = 1.0 / r2
+        return (self.n * inv2) * rn, (self.m * inv2) * rm
+
 
 LJ = Mie(12.0, 6.0)
 

@@ -182,10 +182,7 @@ class Accumulator:
     def _add_vectors(self, structures, s_local, slot, r2, rn, rm, d, i, j):
         """Force and stress rows of a piece of :meth:`add` (rn, rm: its r⁻ⁿ, r⁻ᵐ)."""
         G, K = len(structures), self.K
-        # n r⁻ⁿ⁻², m r⁻ᵐ⁻² (times the weight)
-        inv2 = 1.0 / r2
-        gn = (self.potential.n * inv2) * rn
-        gm = (self.potential.m * inv2) * rm
+        gn, gm = self.potential.force_factors(r2, rn, rm)  # (times the weight)
         if self.fn is not None:
             has, rows = self._force_rows(structures)
             if has.any():
@@ -294,9 +291,7 @@ class Accumulator:
         _add_block(self.count, structures, cols, cnt)
         if d is None or not self.wants(structures).any():
             return
-        inv2 = 1.0 / r2
-        gn = (self.potential.n * inv2) * rn
-        gm = (self.potential.m * inv2) * rm
+        gn, gm = self.potential.force_factors(r2, rn, rm)
         if self.fn is not None:
             has, rows = self._force_rows(structures)
             if has.any():
