@@ -184,14 +184,20 @@ def _check_model(model, display) -> dict:
         raise bad("energy", "expected \"interaction\" or \"total\"", energy)
     for key in ("group_mode", "read_groups", "energy_key", "force_key", "stress_key"):
         text_or_null(key)
-    groups = text_or_null("groups")
-    if groups is not None:
-        from .io.groups import parse_groups
+    from .io.groups import parse_groups
+    from .io.units import canonical_unit
 
-        try:
-            parse_groups(groups)
-        except DataError as exc:
-            raise DataError(f"model.groups: {exc.detail}", display) from None
+    def parsed_by(key, parse):
+        """model[key], a string or null, that ``parse`` accepts (its DataError re-raised
+        naming the key)."""
+        value = text_or_null(key)
+        if value is not None:
+            try:
+                parse(value)
+            except DataError as exc:
+                raise DataError(f"model.{key}: {exc.detail}", display) from None
+
+    parsed_by("groups", parse_groups)
     layout = model.get("layout")
     if layout not in (None, "", "seed", "ase"):
         raise bad("layout", "expected \"seed\", \"ase\" or null", layout)
@@ -199,14 +205,7 @@ def _check_model(model, display) -> dict:
     if n_sub is not None and not (isinstance(n_sub, int) and not isinstance(n_sub, bool)
                                   and 1 <= n_sub <= 10**9):
         raise bad("n_substrate", "expected an integer >= 1 or null", n_sub)
-    unit = text_or_null("energy_unit")
-    if unit is not None:
-        from .io.units import canonical_unit
-
-        try:
-            canonical_unit(unit)
-        except DataError as exc:
-            raise DataError(f"model.energy_unit: {exc.detail}", display) from None
+    parsed_by("energy_unit", canonical_unit)
     slots = model.get("slots")
     if slots is not None and not (isinstance(slots, list)
                                   and all(isinstance(s, str) for s in slots)):
