@@ -715,10 +715,16 @@ def profile_features(bench, label, r, forces=False):
                           + profile_call(lambda: compute_features(ds, **kw, **extra), 14))
 
 
+def _ar_linear_fit(path):
+    """``ljfit fit`` arguments of the Ar cell end-to-end runs (total energies, rc 8.5 Å,
+    shifted, linear, nothing but the tables written)."""
+    return ["fit", path, "--groups", "all", "--cutoff", str(AR_CUTOFF), "--shift",
+            "--method", "linear", "--no-plots", "--quiet", "--force"]
+
+
 def section_ar_e2e(bench, data, sizes, full):
     out, path = bench.out, str(data["ar"])
-    common = ["fit", path, "--groups", "all", "--cutoff", str(AR_CUTOFF), "--shift",
-              "--method", "linear", "--no-plots", "--quiet", "--force"]
+    common = _ar_linear_fit(path)
     variants = {}
     if bench.base_cmd:
         variants["ljfit 0.1.0"] = bench.base_cmd + common + ["--out", bench.outdir("v010")]
@@ -911,8 +917,7 @@ def parts_in_process(bench, path, sizes, serial_wall):
 
 def section_big(bench, data, sizes, full):
     out, path = bench.out, str(data["big"])
-    common = ["fit", path, "--groups", "all", "--cutoff", str(AR_CUTOFF), "--shift",
-              "--method", "linear", "--no-plots", "--quiet", "--force"]
+    common = _ar_linear_fit(path)
     variants = {}
     if bench.base_cmd:
         variants["ljfit 0.1.0"] = bench.base_cmd + common + ["--out", bench.outdir("b010")]
