@@ -278,6 +278,20 @@ def structure_to_atoms(structure: Structure):
     return atoms
 
 
+def write_extxyz(dataset, path):
+    """The structures of ``dataset`` with their energies as ``info['energy']``, written to
+    an extended XYZ file ``path``; returns ``path``."""
+    from ase.io import write
+
+    frames = []
+    for s in dataset:
+        a = structure_to_atoms(s)
+        a.info["energy"] = s.energy
+        frames.append(a)
+    write(path, frames, format="extxyz")
+    return path
+
+
 # --------------------------------------------------------------------------------------
 # session fixtures (datasets are immutable, so sharing them is safe)
 # --------------------------------------------------------------------------------------

@@ -864,16 +864,9 @@ def test_info(capsys):
 
 
 def test_info_total_energies(capsys, cluster_dataset, tmp_path):
-    from ase.io import write
+    from conftest import write_extxyz
 
-    from conftest import structure_to_atoms
-
-    frames = []
-    for s in cluster_dataset:
-        a = structure_to_atoms(s)
-        a.info["energy"] = s.energy
-        frames.append(a)
-    write(tmp_path / "clusters.extxyz", frames)
+    write_extxyz(cluster_dataset, tmp_path / "clusters.extxyz")
     assert main(["info", str(tmp_path / "clusters.extxyz")]) == 0
     out = capsys.readouterr().out
     assert "not applicable" in out  # per-site needs two groups
@@ -1074,16 +1067,9 @@ def test_energies_only_example_fits_exactly_as_in_0_1_0(tmp_path):
 
 
 def test_info_periodic_without_cutoff_says_so(capsys, fcc_dataset, tmp_path):
-    from ase.io import write
+    from conftest import write_extxyz
 
-    from conftest import structure_to_atoms
-
-    frames = []
-    for s in fcc_dataset:
-        a = structure_to_atoms(s)
-        a.info["energy"] = s.energy
-        frames.append(a)
-    write(tmp_path / "cells.extxyz", frames)
+    write_extxyz(fcc_dataset, tmp_path / "cells.extxyz")
     assert main(["info", str(tmp_path / "cells.extxyz")]) == 0
     out = capsys.readouterr().out
     assert "underdetermined" not in out

@@ -992,18 +992,11 @@ TAMPERED = [
 @pytest.fixture(scope="module")
 def argon(tmp_path_factory):
     """A params.json of argon clusters (total energies) and the extxyz it was fitted to."""
-    from ase.io import write
-
-    from conftest import make_cluster_dataset, structure_to_atoms
+    from conftest import make_cluster_dataset, write_extxyz
 
     base = tmp_path_factory.mktemp("argon")
     ds = make_cluster_dataset(6, np.random.default_rng(5), elements=("Ar",))
-    frames = []
-    for s in ds:
-        a = structure_to_atoms(s)
-        a.info["energy"] = s.energy
-        frames.append(a)
-    write(base / "ar.extxyz", frames)
+    write_extxyz(ds, base / "ar.extxyz")
     assert main(["fit", str(base / "ar.extxyz"), "--out", str(base / "res"), *FAST]) == 0
     doc = json.loads((base / "res" / "params.json").read_text())
     assert EPS in doc["parameters"]
