@@ -279,7 +279,7 @@ def _import_for_parts(tasks) -> None:
             [part for _, part in tasks if part.layout == "seed"]):
         import pandas  # noqa: F401  (the bulk reader's table parser)
     if "ase" in layouts:
-        from .io import asefiles  # noqa: F401
+        from .io import asefiles, frames  # noqa: F401
 
 
 def _seed_parts_need_pandas(parts) -> bool:

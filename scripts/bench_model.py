@@ -6,7 +6,7 @@ One run measures, side by side, on files it generates in a temporary folder:
 1. Reading 2000 extended-XYZ frames (32-atom Ar cells with energy, forces, stress):
    ``ase.io.read(path, ":")`` vs ``extxyz.read_dicts(path)`` raw, and
    ``ljfit.read_dataset`` through the extxyz C parser vs through ASE's reader (the same code
-   path with ``ljfit.io.asefiles._extxyz_frames`` returning None); also the read of the
+   path with ``ljfit.io.frames._extxyz_frames`` returning None); also the read of the
    32 000-structure substrate/surface folder.
 2. Featurisation throughput, in process (``compute_features``; M pairs/s inside the cutoff,
    each pair once): periodic fcc Ar cells of 32, 108, 256, 500 and 2000 atoms (rc 8.5 Å,
@@ -559,17 +559,17 @@ def section_read(bench, data, sizes):
     import ase.io
     import extxyz
 
-    from ljfit.io import asefiles
+    from ljfit.io import frames as io_frames
 
     out, path = bench.out, str(data["ar"])
 
     def ljfit_ase_reader():
-        saved = asefiles._extxyz_frames
-        asefiles._extxyz_frames = lambda *a, **k: None
+        saved = io_frames._extxyz_frames
+        io_frames._extxyz_frames = lambda *a, **k: None
         try:
             return ljfit.read_dataset(path, groups="all")
         finally:
-            asefiles._extxyz_frames = saved
+            io_frames._extxyz_frames = saved
 
     funcs = {
         "ase.io.read(path, ':')": lambda: ase.io.read(path, ":"),

@@ -14,7 +14,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from ljfit import DataError
-from ljfit.io import asefiles, read_dataset
+from ljfit.io import frames as io_frames
+from ljfit.io import read_dataset
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -118,16 +119,16 @@ def _same(a, b):
 def _both(monkeypatch, path, **options):
     fast = read_dataset(path, **options)
     calls = []
-    real = asefiles._extxyz_frames
+    real = io_frames._extxyz_frames
 
     def spy(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(asefiles, "_extxyz_frames", spy)
+    monkeypatch.setattr(io_frames, "_extxyz_frames", spy)
     read_dataset(path, **options)
     assert calls, "the compiled reader was not tried"
-    monkeypatch.setattr(asefiles, "_extxyz_frames", lambda *a, **k: None)
+    monkeypatch.setattr(io_frames, "_extxyz_frames", lambda *a, **k: None)
     slow = read_dataset(path, **options)
     return fast, slow
 
@@ -269,8 +270,8 @@ def test_the_ase_names_copied_into_the_reader_are_ases():
     (importing ase.io costs 0.35 s): they must be ASE's, or the two readers would differ."""
     from ase.io.extxyz import REV_PROPERTY_NAME_MAP, per_config_properties
 
-    assert asefiles._ASE_COLUMN_NAMES == REV_PROPERTY_NAME_MAP
-    assert asefiles._ASE_PER_CONFIG == frozenset(per_config_properties)
+    assert io_frames._ASE_COLUMN_NAMES == REV_PROPERTY_NAME_MAP
+    assert io_frames._ASE_PER_CONFIG == frozenset(per_config_properties)
 
 
 def test_reading_extended_xyz_does_not_import_ase_io(tmp_path):

@@ -338,7 +338,7 @@ def _frames_in(path: Path, display: str, index=":") -> int:
     """Frames of one XYZ file that ``index`` selects, by its count lines; 1 when the file
     or the selection is odd in any way (its one part then reads it as the serial reader
     does, and fails with the same words)."""
-    from .asefiles import _select_frames, scan_xyz
+    from .frames import _select_frames, scan_xyz
     from .common import read_regular_file
 
     try:
