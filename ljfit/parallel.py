@@ -284,9 +284,9 @@ def _import_for_parts(tasks) -> None:
 
 def _seed_parts_need_pandas(parts) -> bool:
     """Whether the largest part of a substrate/surface folder has more atom lines than the
-    bulk reader splits in Python (``seed.SMALL_TABLE_LINES``; above it pandas parses them):
+    bulk reader splits in Python (``seed_bulk.SMALL_TABLE_LINES``; above it pandas parses them):
     its structures times the atoms of its first structure (one file read)."""
-    from .io import seed
+    from .io import seed, seed_bulk
 
     part = max(parts, key=lambda p: len(p.listing[0]))
     numbers, _, exts = seed._names(part.listing)
@@ -300,7 +300,7 @@ def _seed_parts_need_pandas(parts) -> bool:
             os.close(fd)
     except OSError:
         return True  # (the part will say what is wrong; pandas as if it were large)
-    return len(numbers) * atoms > seed.SMALL_TABLE_LINES
+    return len(numbers) * atoms > seed_bulk.SMALL_TABLE_LINES
 
 
 class Parts:

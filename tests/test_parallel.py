@@ -22,6 +22,7 @@ from ljfit.cli import main
 from ljfit.errors import DataError
 from ljfit.features import compute_features, concatenate
 from ljfit.io import seed as io_seed
+from ljfit.io import seed_bulk
 from ljfit.io.seed import list_seed_folder
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "example"
@@ -338,10 +339,10 @@ def test_seed_bulk_reader_equals_the_line_by_line_reader(tmp_path, monkeypatch, 
                                                          small_lines):
     """Both bulk parsers (Python split for small inputs, pandas' C reader for large ones)
     give the line-by-line reader's Dataset, byte for byte."""
-    monkeypatch.setattr(io_seed, "SMALL_TABLE_LINES", small_lines)
+    monkeypatch.setattr(seed_bulk, "SMALL_TABLE_LINES", small_lines)
     parsed = []
-    table = io_seed._atom_table
-    monkeypatch.setattr(io_seed, "_atom_table", lambda blobs: parsed.append(table(blobs))
+    table = seed_bulk._atom_table
+    monkeypatch.setattr(seed_bulk, "_atom_table", lambda blobs: parsed.append(table(blobs))
                         or parsed[-1])
     folder = _mixed_seed_folder(tmp_path / "mixed")
     if "energies_csv" in options:
@@ -518,6 +519,6 @@ def test_parent_imports_pandas_only_for_parts_that_parse_with_it(monkeypatch, sm
                                                                  expected):
     """The example's parts (20 structures of 57 atoms) split their lines in Python unless
     the limit is below their ~1140 lines: then pandas is imported before the fork."""
-    monkeypatch.setattr(io_seed, "SMALL_TABLE_LINES", small_lines)
+    monkeypatch.setattr(seed_bulk, "SMALL_TABLE_LINES", small_lines)
     tasks = parallel._tasks([str(EXAMPLE)], READ, 2)
     assert parallel._seed_parts_need_pandas([part for _, part in tasks]) is expected

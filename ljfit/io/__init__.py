@@ -338,8 +338,8 @@ def _frames_in(path: Path, display: str, index=":") -> int:
     """Frames of one XYZ file that ``index`` selects, by its count lines; 1 when the file
     or the selection is odd in any way (its one part then reads it as the serial reader
     does, and fails with the same words)."""
-    from .frames import _select_frames, scan_xyz
     from .common import read_regular_file
+    from .frames import _select_frames, scan_xyz
 
     try:
         n = len(scan_xyz(read_regular_file(path, display), display))
